@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+# Copyright: Dockyard contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Build Dockyard's images from Debian packages, without any image registry.
+
+The base image is made from a Debian mirror with mmdebstrap and imported with
+``docker import``; every other image is a recipe directory (a Dockerfile and
+the files it copies) built ``FROM`` that base. Each image carries the hash of
+what it was made from in a label, so an image is rebuilt only when its recipe,
+or the base below it, changed.
+
+Only the Python standard library and the docker CLI are used, so the same file
+runs on the controller (the project's set-up) and on an air-gapped target
+(the ``images`` role copies it there with the recipes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+BUILDER_VERSION = "1"
+HASH_LABEL = "org.dockyard.recipe-hash"
+BASE_NAME = "debian"
+DEFAULT_PREFIX = "dockyard"
+DEFAULT_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+BASE_PACKAGES = ("ca-certificates",)
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+
+
+class BuildError(Exception):
+    """A step of the build failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    prefix: str = DEFAULT_PREFIX
+    suite: str = DEFAULT_SUITE
+    mirror: str = DEFAULT_MIRROR
+    recipes: Path = RECIPES_DIR
+
+    def ref(self, name: str) -> str:
+        """The image reference of an image: the base is tagged with its suite."""
+        tag = self.suite if name == BASE_NAME else "latest"
+        return f"{self.prefix}/{name}:{tag}"
+
+
+def base_hash(settings: Settings) -> str:
+    """Hash of everything the base image is made from."""
+    spec = {
+        "builder": BUILDER_VERSION,
+        "suite": settings.suite,
+        "mirror": settings.mirror,
+        "variant": "minbase",
+        "include": sorted(BASE_PACKAGES),
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def recipe_hash(recipe_dir: Path, base_image_id: str) -> str:
+    """Hash of a recipe directory (paths, modes, contents) and the base it builds on.
+
+    The walk is sorted, so the hash does not depend on directory order; the
+    mode is part of it because a Dockerfile's COPY keeps the executable bit.
+    """
+    if not (recipe_dir / "Dockerfile").is_file():
+        raise BuildError(f"{recipe_dir} has no Dockerfile: it is not an image recipe")
+    digest = hashlib.sha256()
+    digest.update(f"builder {BUILDER_VERSION}\nbase {base_image_id}\n".encode())
+    for path in sorted(p for p in recipe_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(recipe_dir).as_posix()
+        mode = path.stat().st_mode & 0o777
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest.update(f"{rel}\0{mode:o}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+def available_recipes(recipes: Path) -> list[str]:
+    if not recipes.is_dir():
+        return []
+    return sorted(p.name for p in recipes.iterdir() if (p / "Dockerfile").is_file())
+
+
+def resolve_names(requested: list[str], recipes: Path) -> list[str]:
+    """The images to build, base first; unknown names are an error naming the choices."""
+    known = available_recipes(recipes)
+    if not requested:
+        return [BASE_NAME, *known]
+    unknown = [n for n in requested if n != BASE_NAME and n not in known]
+    if unknown:
+        raise BuildError(
+            f"unknown image(s) {', '.join(unknown)}: choose from {', '.join([BASE_NAME, *known])}"
+        )
+    # Every recipe builds FROM the base, so the base always comes first.
+    return [BASE_NAME] + [n for n in known if n in requested]
+
+
+class Docker:
+    """The few docker CLI calls the builder needs."""
+
+    def __init__(self, binary: str = "docker") -> None:
+        self.binary = binary
+        # The legacy builder works with every engine this project meets (Debian's
+        # 20.10 has no buildx); it reads a local FROM image without pulling.
+        self.env = dict(os.environ, DOCKER_BUILDKIT="0")
+
+    def run(self, *args: str, stdin=None, quiet: bool = False) -> str:
+        cmd = [self.binary, *args]
+        proc = subprocess.run(
+            cmd,
+            stdin=stdin,
+            stdout=subprocess.PIPE if quiet else None,
+            stderr=subprocess.PIPE if quiet else None,
+            env=self.env,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            detail = (proc.stderr or "").strip() if quiet else "see the output above"
+            raise BuildError(f"'{' '.join(cmd[:3])} ...' failed ({proc.returncode}): {detail}")
+        return (proc.stdout or "").strip() if quiet else ""
+
+    def inspect(self, ref: str) -> dict | None:
+        proc = subprocess.run(
+            [self.binary, "image", "inspect", ref],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=False,
+        )
+        if proc.returncode != 0:
+            return None
+        return json.loads(proc.stdout)[0]
+
+
+def label_of(image: dict | None) -> str | None:
+    if not image:
+        return None
+    return ((image.get("Config") or {}).get("Labels") or {}).get(HASH_LABEL)
+
+
+def build_base(docker: Docker, settings: Settings, wanted: str) -> None:
+    if shutil.which("mmdebstrap") is None:
+        raise BuildError(
+            "mmdebstrap is not installed: install it (apt-get install mmdebstrap) "
+            "to make the Debian base image"
+        )
+    with tempfile.TemporaryDirectory(prefix="dockyard-base-") as tmp:
+        tarball = Path(tmp) / "base.tar"
+        cmd = [
+            "mmdebstrap",
+            "--variant=minbase",
+            f"--include={','.join(BASE_PACKAGES)}",
+            # Keep the image small: no apt lists or caches in the layer.
+            "--customize-hook=rm -rf $1/var/lib/apt/lists/* $1/var/cache/apt/*.bin",
+            settings.suite,
+            str(tarball),
+            settings.mirror,
+        ]
+        print(f"+ {' '.join(cmd)}", flush=True)
+        if subprocess.run(cmd, check=False).returncode != 0:
+            raise BuildError(
+                f"mmdebstrap failed for suite {settings.suite} from {settings.mirror}: "
+                "check that the mirror is reachable (--mirror or DOCKYARD_DEBIAN_MIRROR)"
+            )
+        docker.run(
+            "import",
+            "--change", 'CMD ["bash"]',
+            "--change", f"LABEL {HASH_LABEL}={wanted}",
+            str(tarball),
+            settings.ref(BASE_NAME),
+            quiet=True,
+        )
+
+
+def build_recipe(docker: Docker, settings: Settings, name: str, wanted: str) -> None:
+    docker.run(
+        "build",
+        "--label", f"{HASH_LABEL}={wanted}",
+        "--build-arg", f"BASE_IMAGE={settings.ref(BASE_NAME)}",
+        "--tag", settings.ref(name),
+        str(settings.recipes / name),
+    )
+
+
+def build(names: list[str], settings: Settings, docker: Docker, force: bool = False) -> list[dict]:
+    """Build what is missing or stale; returns one record per image."""
+    results = []
+    base_id = None
+    for name in resolve_names(names, settings.recipes):
+        ref = settings.ref(name)
+        if name == BASE_NAME:
+            wanted = base_hash(settings)
+        else:
+            wanted = recipe_hash(settings.recipes / name, base_id or "")
+        current = docker.inspect(ref)
+        if force or label_of(current) != wanted:
+            print(f"building {ref}", flush=True)
+            if name == BASE_NAME:
+                build_base(docker, settings, wanted)
+            else:
+                build_recipe(docker, settings, name, wanted)
+            current = docker.inspect(ref)
+            if label_of(current) != wanted:
+                raise BuildError(f"{ref} was built but does not carry the expected recipe hash")
+            changed = True
+        else:
+            changed = False
+        print(f"{ref}: {'built' if changed else 'up to date'} ({current['Id'][7:19]})", flush=True)
+        if name == BASE_NAME:
+            base_id = current["Id"]
+        results.append({"name": name, "image": ref, "id": current["Id"], "changed": changed})
+    return results
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Build Dockyard's images from Debian packages (no image registry needed)."
+    )
+    parser.add_argument("command", choices=["build", "list"], help="build images, or list the recipes")
+    parser.add_argument("names", nargs="*", help="images to build (default: all)")
+    parser.add_argument("--prefix", default=os.environ.get("DOCKYARD_IMAGE_PREFIX", DEFAULT_PREFIX))
+    parser.add_argument("--suite", default=os.environ.get("DOCKYARD_DEBIAN_SUITE", DEFAULT_SUITE))
+    parser.add_argument("--mirror", default=os.environ.get("DOCKYARD_DEBIAN_MIRROR", DEFAULT_MIRROR))
+    parser.add_argument("--recipes", type=Path, default=RECIPES_DIR)
+    parser.add_argument("--docker", default="docker", help="the docker CLI to call")
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    parser.add_argument("--json", dest="json_out", type=Path, help="write the results here as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    settings = Settings(prefix=args.prefix, suite=args.suite, mirror=args.mirror, recipes=args.recipes)
+    try:
+        if args.command == "list":
+            for name in resolve_names(args.names, settings.recipes):
+                print(settings.ref(name))
+            return 0
+        results = build(args.names, settings, Docker(args.docker), force=args.force)
+    except BuildError as exc:
+        print(f"dockyard_images: {exc}", file=sys.stderr)
+        return 1
+    built = sum(r["changed"] for r in results)
+    print(f"{built} image(s) built, {len(results) - built} up to date", flush=True)
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
