@@ -6,7 +6,7 @@
 # that talks to apt or PyPI.
 #
 #   scripts/setup.sh            everything
-#   scripts/setup.sh venv       one step: venv | docker | images | collection
+#   scripts/setup.sh venv       one step: venv | docker | images | collection | sanity
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,11 +26,14 @@ apt_install() {
   is_debian || die "cannot install $* here: this is not a Debian-like system; install it by hand and rerun"
   [ "$(id -u)" = 0 ] || die "installing $* needs root: rerun as root, or install it by hand"
   if [ -z "$apt_updated" ]; then
-    apt-get update -qq
+    mkdir -p "$LOG_DIR"
+    apt-get update -qq >>"$LOG_DIR/apt.log" 2>&1 || { tail -n 20 "$LOG_DIR/apt.log" >&2; die "apt-get update failed"; }
     apt_updated=1
   fi
-  say "installing $* from the distribution"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  say "installing $* from the distribution (log: $LOG_DIR/apt.log)"
+  mkdir -p "$LOG_DIR"
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l apt-get install -y -qq --no-install-recommends "$@" \
+    >>"$LOG_DIR/apt.log" 2>&1 || { tail -n 20 "$LOG_DIR/apt.log" >&2; die "apt-get install $* failed"; }
 }
 
 step_venv() {
@@ -74,8 +77,7 @@ step_docker() {
     say "starting dockerd in the background (log: $DOCKERD_LOG)"
     setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
   fi
-  local i
-  for i in $(seq 60); do
+  for _ in $(seq 60); do
     docker_answers && { say "the Docker engine answers"; return; }
     sleep 1
   done
@@ -90,6 +92,29 @@ step_images() {
     apt_install mmdebstrap
   fi
   "$PYTHON" "$ROOT/roles/images/files/dockyard_images.py" build "${IMAGES[@]}"
+}
+
+step_sanity() {
+  # ansible-test runs its sanity tests in virtualenvs of its own, which it
+  # fills from PyPI: fill them here (--prime-venvs) so the tests run offline.
+  # It bootstraps pip into them with a script it downloads from a host these
+  # machines cannot reach; tests/sanity/get_pip.py does the same job offline.
+  if ! command -v shellcheck >/dev/null && is_debian; then
+    apt_install shellcheck
+  fi
+  local pip_version
+  pip_version=$("$VENV/bin/python" - <<'PY'
+import pathlib, re, ansible_test
+src = pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"
+print(re.search(r"pip='([0-9.]+)'", src.read_text()).group(1))
+PY
+)
+  mkdir -p "$HOME/.ansible/test/cache"
+  install -m 0644 "$ROOT/tests/sanity/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+  say "preparing ansible-test's sanity virtualenvs"
+  "$ROOT/scripts/sanity.sh" --prime-venvs 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) \
+    | grep -v -e '^Running sanity test' -e '^Looking in' -e '^Collecting' -e '^  Downloading' -e '^ *━' \
+      -e '^Installing collected' -e '^Successfully installed' -e '^Using cached pip' || true
 }
 
 step_collection() {
@@ -107,7 +132,7 @@ step_collection() {
 
 main() {
   local steps=("$@")
-  [ ${#steps[@]} -gt 0 ] || steps=(venv docker images collection)
+  [ ${#steps[@]} -gt 0 ] || steps=(venv docker images collection sanity)
   local s
   for s in "${steps[@]}"; do
     case $s in
@@ -115,7 +140,8 @@ main() {
       docker) step_docker ;;
       images) step_images ;;
       collection) step_collection ;;
-      *) die "unknown step '$s': choose from venv, docker, images, collection" ;;
+      sanity) step_sanity ;;
+      *) die "unknown step '$s': choose from venv, docker, images, collection, sanity" ;;
     esac
   done
 }

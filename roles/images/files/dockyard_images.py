@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Dockyard contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Build Dockyard's images from Debian packages, without any image registry.
@@ -97,9 +96,7 @@ def resolve_names(requested: list[str], recipes: Path) -> list[str]:
         return [BASE_NAME, *known]
     unknown = [n for n in requested if n != BASE_NAME and n not in known]
     if unknown:
-        raise BuildError(
-            f"unknown image(s) {', '.join(unknown)}: choose from {', '.join([BASE_NAME, *known])}"
-        )
+        raise BuildError(f"unknown image(s) {', '.join(unknown)}: choose from {', '.join([BASE_NAME, *known])}")
     # Every recipe builds FROM the base, so the base always comes first.
     return [BASE_NAME] + [n for n in known if n in requested]
 
@@ -151,8 +148,7 @@ def label_of(image: dict | None) -> str | None:
 def build_base(docker: Docker, settings: Settings, wanted: str) -> None:
     if shutil.which("mmdebstrap") is None:
         raise BuildError(
-            "mmdebstrap is not installed: install it (apt-get install mmdebstrap) "
-            "to make the Debian base image"
+            "mmdebstrap is not installed: install it (apt-get install mmdebstrap) to make the Debian base image"
         )
     with tempfile.TemporaryDirectory(prefix="dockyard-base-") as tmp:
         tarball = Path(tmp) / "base.tar"
@@ -174,8 +170,10 @@ def build_base(docker: Docker, settings: Settings, wanted: str) -> None:
             )
         docker.run(
             "import",
-            "--change", 'CMD ["bash"]',
-            "--change", f"LABEL {HASH_LABEL}={wanted}",
+            "--change",
+            'CMD ["bash"]',
+            "--change",
+            f"LABEL {HASH_LABEL}={wanted}",
             str(tarball),
             settings.ref(BASE_NAME),
             quiet=True,
@@ -185,9 +183,12 @@ def build_base(docker: Docker, settings: Settings, wanted: str) -> None:
 def build_recipe(docker: Docker, settings: Settings, name: str, wanted: str) -> None:
     docker.run(
         "build",
-        "--label", f"{HASH_LABEL}={wanted}",
-        "--build-arg", f"BASE_IMAGE={settings.ref(BASE_NAME)}",
-        "--tag", settings.ref(name),
+        "--label",
+        f"{HASH_LABEL}={wanted}",
+        "--build-arg",
+        f"BASE_IMAGE={settings.ref(BASE_NAME)}",
+        "--tag",
+        settings.ref(name),
         str(settings.recipes / name),
     )
 
@@ -198,10 +199,7 @@ def build(names: list[str], settings: Settings, docker: Docker, force: bool = Fa
     base_id = None
     for name in resolve_names(names, settings.recipes):
         ref = settings.ref(name)
-        if name == BASE_NAME:
-            wanted = base_hash(settings)
-        else:
-            wanted = recipe_hash(settings.recipes / name, base_id or "")
+        wanted = base_hash(settings) if name == BASE_NAME else recipe_hash(settings.recipes / name, base_id or "")
         current = docker.inspect(ref)
         if force or label_of(current) != wanted:
             print(f"building {ref}", flush=True)

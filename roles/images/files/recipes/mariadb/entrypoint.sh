@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 set -euo pipefail
 
 log() { echo "entrypoint: $*" >&2; }
@@ -36,8 +36,7 @@ initialise() {
   mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db --auth-root-authentication-method=normal >/dev/null
   mariadbd --user=mysql --datadir="$datadir" --skip-networking --socket="$socket" &
   local pid=$!
-  local i
-  for i in $(seq 60); do
+  for _ in $(seq 60); do
     mariadb-admin --no-defaults --socket="$socket" ping --silent 2>/dev/null && break
     kill -0 "$pid" 2>/dev/null || die "the temporary server stopped during initialisation"
     sleep 1

@@ -8,6 +8,8 @@
 set -eu
 script=$1
 sed -i -e 's/^\([[:space:]]*\)ulimit /\1: ulimit /' "$script"
+# The script's own variable goes into the script unexpanded:
+# shellcheck disable=SC2016
 sed -i -e 's/^\([[:space:]]*\)force-reload)$/\1reload)\
 \1\tfail_unless_root\
 \1\tstart-stop-daemon --stop --signal HUP --quiet --pidfile "$DOCKER_SSD_PIDFILE"\

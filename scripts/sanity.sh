@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run `ansible-test sanity` on this checkout. ansible-test ignores ansible.cfg
+# and wants the collection physically at .../ansible_collections/dockyard/registry,
+# so the checkout's files (tracked, and untracked but not ignored) are copied
+# into such a tree first. The tree lies outside the checkout: inside it, git
+# would call every file ignored and ansible-test would skip them all.
+# Extra arguments go to ansible-test.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${DOCKYARD_VENV:-$ROOT/.venv}
+TREE=${XDG_CACHE_HOME:-$HOME/.cache}/dockyard/ansible-test/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)/ansible_collections/dockyard/registry
+
+rm -rf "$TREE"
+mkdir -p "$TREE"
+(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
+  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+  | tar --null -cf - -T -) | tar -xf - -C "$TREE"
+cd "$TREE"
+exec "$VENV/bin/ansible-test" sanity --python 3.11 --color no "$@"

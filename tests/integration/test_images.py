@@ -1,0 +1,191 @@
+"""The project's images, run on this machine's Docker engine as a user would run them.
+
+The set-up built them; these tests check that a second build changes nothing
+and that each image does what its upstream counterpart does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from tests.conftest import ROOT, docker
+
+pytestmark = pytest.mark.images
+
+BUILDER = ROOT / "roles" / "images" / "files" / "dockyard_images.py"
+
+
+@pytest.fixture
+def container():
+    """Start containers by a name this test gives them; remove them and their volumes after."""
+    started: list[str] = []
+
+    def run(image: str, *args: str, options: tuple[str, ...] = ()) -> str:
+        name = f"dockyard-test-{uuid.uuid4().hex[:10]}"
+        docker("run", "-d", "--name", name, *options, image, *args)
+        started.append(name)
+        return name
+
+    yield run
+    for name in started:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def published_port(name: str, port: int) -> int:
+    # `docker port` prints e.g. "127.0.0.1:49153"
+    return int(docker("port", name, str(port)).stdout.split()[0].rsplit(":", 1)[1])
+
+
+def http_get(url: str, attempts: int = 30) -> tuple[int, dict, bytes]:
+    """GET with a bounded wait for the server to come up (30 tries, 0.5 s apart)."""
+    last = None
+    for _attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (loopback only)
+                return resp.status, dict(resp.headers), resp.read()
+        except OSError as exc:
+            last = exc
+            time.sleep(0.5)
+    pytest.fail(f"{url} did not answer: {last}")
+
+
+def test_a_second_build_changes_nothing(tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(BUILDER), "build", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())
+    assert [r["name"] for r in results] == ["debian", "mariadb", "nginx", "registry", "testhost"]
+    assert [r["name"] for r in results if r["changed"]] == []
+    assert "0 image(s) built, 5 up to date" in proc.stdout
+    for r in results:
+        assert docker("image", "inspect", "--format", "{{.Id}}", r["image"]).stdout.strip() == r["id"]
+
+
+def test_registry_serves_the_v2_api_on_port_5000(container):
+    name = container("dockyard/registry:latest", options=("-p", "127.0.0.1::5000"))
+    status, headers, body = http_get(f"http://127.0.0.1:{published_port(name, 5000)}/v2/")
+    assert status == 200
+    assert headers.get("Docker-Distribution-Api-Version") == "registry/2.0"
+    assert json.loads(body) == {}
+
+
+def test_registry_keeps_its_data_in_a_volume_and_reads_the_upstream_config_path():
+    info = json.loads(docker("image", "inspect", "dockyard/registry:latest").stdout)[0]["Config"]
+    assert "/var/lib/registry" in info["Volumes"]
+    assert "5000/tcp" in info["ExposedPorts"]
+    assert info["Cmd"] == ["/etc/docker/registry/config.yml"]
+    config = docker("run", "--rm", "dockyard/registry:latest", "cat", "/etc/docker/registry/config.yml").stdout
+    assert "rootdirectory: /var/lib/registry" in config
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--version"], "registry github.com/docker/distribution 2.8"),
+        (["help"], "serve"),
+        (["sh", "-c", "echo any command runs"], "any command runs"),
+    ],
+)
+def test_registry_entrypoint_behaves_like_upstream(args, expected):
+    proc = docker("run", "--rm", "dockyard/registry:latest", *args)
+    assert expected in proc.stdout + proc.stderr
+
+
+def test_nginx_serves_and_logs_to_the_container_output(container):
+    name = container("dockyard/nginx:latest", options=("-p", "127.0.0.1::80"))
+    status, _headers, body = http_get(f"http://127.0.0.1:{published_port(name, 80)}/")
+    assert (status, body) == (200, b"dockyard nginx\n")
+    assert '"GET / HTTP/1.1" 200' in docker("logs", name).stdout
+    assert "syntax is ok" in docker("exec", name, "nginx", "-t").stderr
+
+
+def wait_healthy(name: str, seconds: int = 90) -> None:
+    for _second in range(seconds):
+        status = docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()
+        if status == "healthy":
+            return
+        time.sleep(1)
+    pytest.fail(f"{name} not healthy after {seconds} s: {docker('logs', name).stderr[-2000:]}")
+
+
+def test_mariadb_initialises_from_the_environment(container):
+    name = container(
+        "dockyard/mariadb:latest",
+        options=(
+            "-e",
+            "MARIADB_ROOT_PASSWORD=root's secret",
+            "-e",
+            "MARIADB_DATABASE=portus",
+            "-e",
+            "MARIADB_USER=dockyard",
+            "-e",
+            "MARIADB_PASSWORD=app secret",
+        ),
+    )
+    wait_healthy(name)
+    query = "SELECT CURRENT_USER(), DATABASE(), @@character_set_server, @@collation_server"
+    out = docker(
+        "exec",
+        name,
+        "mariadb",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-u",
+        "dockyard",
+        "-papp secret",
+        "portus",
+        "-N",
+        "-e",
+        query,
+    ).stdout.split("\t")
+    assert [s.strip() for s in out] == ["dockyard@%", "portus", "utf8mb4", "utf8mb4_bin"]
+    root = docker(
+        "exec",
+        name,
+        "mariadb",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-u",
+        "root",
+        "-proot's secret",
+        "-N",
+        "-e",
+        "SELECT 1",
+    )
+    assert root.stdout.strip() == "1"
+    wrong = docker(
+        "exec",
+        name,
+        "mariadb",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-u",
+        "root",
+        "-pwrong",
+        "-e",
+        "SELECT 1",
+        check=False,
+    )
+    assert wrong.returncode != 0 and "Access denied" in wrong.stderr
+
+
+def test_mariadb_without_a_root_password_says_what_to_set():
+    proc = docker("run", "--rm", "dockyard/mariadb:latest", check=False)
+    assert proc.returncode != 0
+    assert "set MARIADB_ROOT_PASSWORD" in proc.stderr
