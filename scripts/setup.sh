@@ -114,7 +114,8 @@ PY
   say "preparing ansible-test's sanity virtualenvs"
   "$ROOT/scripts/sanity.sh" --prime-venvs 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) \
     | grep -v -e '^Running sanity test' -e '^Looking in' -e '^Collecting' -e '^  Downloading' -e '^ *━' \
-      -e '^Installing collected' -e '^Successfully installed' -e '^Using cached pip' || true
+      -e '^Installing collected' -e '^Successfully installed' -e '^Using cached pip' \
+      -e 'Using locale "C.UTF-8"' -e '^WARNING: Reviewing previous' || true
 }
 
 step_collection() {

@@ -138,6 +138,14 @@ class Docker:
             return None
         return json.loads(proc.stdout)[0]
 
+    def remove_if_unused(self, image_id: str) -> None:
+        """Remove an image the new build replaced, unless a tag or a container still uses it."""
+        image = self.inspect(image_id)
+        if image is None or image.get("RepoTags"):
+            return
+        # Without --force, docker refuses to remove an image a container uses: that is the point.
+        subprocess.run([self.binary, "image", "rm", image_id], capture_output=True, env=self.env, check=False)
+
 
 def label_of(image: dict | None) -> str | None:
     if not image:
@@ -203,6 +211,7 @@ def build(names: list[str], settings: Settings, docker: Docker, force: bool = Fa
         current = docker.inspect(ref)
         if force or label_of(current) != wanted:
             print(f"building {ref}", flush=True)
+            previous = current
             if name == BASE_NAME:
                 build_base(docker, settings, wanted)
             else:
@@ -211,6 +220,8 @@ def build(names: list[str], settings: Settings, docker: Docker, force: bool = Fa
             if label_of(current) != wanted:
                 raise BuildError(f"{ref} was built but does not carry the expected recipe hash")
             changed = True
+            if previous and previous["Id"] != current["Id"]:
+                docker.remove_if_unused(previous["Id"])
         else:
             changed = False
         print(f"{ref}: {'built' if changed else 'up to date'} ({current['Id'][7:19]})", flush=True)
