@@ -9,7 +9,7 @@ export DOCKYARD_VENV := $(VENV)
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test checks lint sanity pytest unit images-test molecule run build lock clean
+.PHONY: setup test checks lint sanity pytest unit images-test targets molecule run build lock clean
 
 ## setup: virtualenv, Docker engine, images, collection path, ansible-test venvs
 setup:
@@ -29,7 +29,7 @@ lint:
 	antsibull-changelog lint
 
 sanity:
-	bash scripts/sanity.sh
+	bash scripts/ansible-test.sh sanity --python 3.11 --color no
 
 # pytest runs last, so its summary is the closing line of `make test`.
 pytest:
@@ -40,6 +40,9 @@ unit:
 
 images-test:
 	pytest -m images
+
+targets:
+	pytest -m targets
 
 molecule:
 	pytest -m molecule

@@ -6,7 +6,7 @@
 # that talks to apt or PyPI.
 #
 #   scripts/setup.sh            everything
-#   scripts/setup.sh venv       one step: venv | docker | images | collection | sanity
+#   scripts/setup.sh venv       one step: venv | docker | images | tools | collection | sanity
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -112,10 +112,22 @@ PY
   mkdir -p "$HOME/.ansible/test/cache"
   install -m 0644 "$ROOT/tests/sanity/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
   say "preparing ansible-test's sanity virtualenvs"
-  "$ROOT/scripts/sanity.sh" --prime-venvs 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) \
+  "$ROOT/scripts/ansible-test.sh" sanity --python 3.11 --color no --prime-venvs 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) \
     | grep -v -e '^Running sanity test' -e '^Looking in' -e '^Collecting' -e '^  Downloading' -e '^ *━' \
       -e '^Installing collected' -e '^Successfully installed' -e '^Using cached pip' \
       -e 'Using locale "C.UTF-8"' -e '^WARNING: Reviewing previous' || true
+}
+
+step_tools() {
+  # Programs the integration tests check the modules' output with.
+  local missing=()
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "openssl and htpasswd are installed"
+    return
+  fi
+  apt_install "${missing[@]}"
 }
 
 step_collection() {
@@ -133,7 +145,7 @@ step_collection() {
 
 main() {
   local steps=("$@")
-  [ ${#steps[@]} -gt 0 ] || steps=(venv docker images collection sanity)
+  [ ${#steps[@]} -gt 0 ] || steps=(venv docker images tools collection sanity)
   local s
   for s in "${steps[@]}"; do
     case $s in
@@ -141,8 +153,9 @@ main() {
       docker) step_docker ;;
       images) step_images ;;
       collection) step_collection ;;
+      tools) step_tools ;;
       sanity) step_sanity ;;
-      *) die "unknown step '$s': choose from venv, docker, images, collection, sanity" ;;
+      *) die "unknown step '$s': choose from venv, docker, images, tools, collection, sanity" ;;
     esac
   done
 }

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+COLLECTIONS = ROOT / ".cache" / "collections"
+
+# The collection is imported as ansible_collections.dockyard.registry through
+# the link scripts/setup.sh makes (ansible_collections is a namespace package,
+# so the virtualenv's community collections stay importable beside it).
+if not (COLLECTIONS / "ansible_collections" / "dockyard" / "registry").exists():
+    raise pytest.UsageError(f"{COLLECTIONS} has no dockyard.registry: run scripts/setup.sh (make setup) first")
+sys.path.insert(0, str(COLLECTIONS))
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Run `ansible-test sanity` on this checkout. ansible-test ignores ansible.cfg
+# Run ansible-test on this checkout: `scripts/ansible-test.sh sanity ...`,
+# `scripts/ansible-test.sh integration ...`. ansible-test ignores ansible.cfg
 # and wants the collection physically at .../ansible_collections/dockyard/registry,
 # so the checkout's files (tracked, and untracked but not ignored) are copied
 # into such a tree first. The tree lies outside the checkout: inside it, git
 # would call every file ignored and ansible-test would skip them all.
-# Extra arguments go to ansible-test.
+# The arguments go to ansible-test.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${DOCKYARD_VENV:-$ROOT/.venv}
@@ -16,4 +17,4 @@ mkdir -p "$TREE"
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -cf - -T -) | tar -xf - -C "$TREE"
 cd "$TREE"
-exec "$VENV/bin/ansible-test" sanity --python 3.11 --color no "$@"
+exec "$VENV/bin/ansible-test" "$@"
