@@ -26,8 +26,19 @@ def test_target(target: str, capsys):
     with capsys.disabled():
         print(f"\n===== ansible-test integration {target} =====", flush=True)
         proc = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "ansible-test.sh"), "integration", "--local", "--python", "3.11",
-             "--color", "no", target],
-            cwd=ROOT, timeout=TARGET_TIMEOUT, check=False,
+            [
+                "bash",
+                str(ROOT / "scripts" / "ansible-test.sh"),
+                "integration",
+                "--local",
+                "--python",
+                "3.11",
+                "--color",
+                "no",
+                target,
+            ],
+            cwd=ROOT,
+            timeout=TARGET_TIMEOUT,
+            check=False,
         )
     assert proc.returncode == 0, f"integration target {target} failed ({proc.returncode}): see its output above"
