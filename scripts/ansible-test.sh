@@ -9,12 +9,13 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${DOCKYARD_VENV:-$ROOT/.venv}
-TREE=${XDG_CACHE_HOME:-$HOME/.cache}/dockyard/ansible-test/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)/ansible_collections/dockyard/registry
-
-rm -rf "$TREE"
+# One tree per run, so that runs side by side do not pull it from under each other.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dockyard-ansible-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+TREE=$WORK/ansible_collections/dockyard/registry
 mkdir -p "$TREE"
 (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -cf - -T -) | tar -xf - -C "$TREE"
 cd "$TREE"
-exec "$VENV/bin/ansible-test" "$@"
+"$VENV/bin/ansible-test" "$@"
