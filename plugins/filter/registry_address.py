@@ -25,7 +25,7 @@ def registry_split(address: str) -> tuple[str, str | None]:
             )
         port = rest[1:] or None
     else:
-        host, _, port = address.partition(":")
+        host, _colon, port = address.partition(":")
         port = port or None
     if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
         raise AnsibleFilterError(f"'{address}' is not a registry address: the port must be 1-65535")
