@@ -231,11 +231,33 @@ def build(names: list[str], settings: Settings, docker: Docker, force: bool = Fa
     return results
 
 
+def plan(names: list[str], settings: Settings, docker: Docker, force: bool = False) -> list[dict]:
+    """What `build` would do, without doing it (check mode): one record per image."""
+    results = []
+    base_id = None
+    base_stale = False
+    for name in resolve_names(names, settings.recipes):
+        ref = settings.ref(name)
+        current = docker.inspect(ref)
+        if name == BASE_NAME:
+            stale = force or label_of(current) != base_hash(settings)
+            base_stale = stale
+            base_id = current["Id"] if current else None
+        else:
+            # A rebuilt base gets a new ID, so everything on it would be rebuilt too.
+            stale = force or base_stale or label_of(current) != recipe_hash(settings.recipes / name, base_id or "")
+        print(f"{ref}: {'would be built' if stale else 'up to date'}", flush=True)
+        results.append({"name": name, "image": ref, "id": current["Id"] if current else None, "changed": stale})
+    return results
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Build Dockyard's images from Debian packages (no image registry needed)."
     )
-    parser.add_argument("command", choices=["build", "list"], help="build images, or list the recipes")
+    parser.add_argument(
+        "command", choices=["build", "plan", "list"], help="build images, say what build would do, or list the recipes"
+    )
     parser.add_argument("names", nargs="*", help="images to build (default: all)")
     parser.add_argument("--prefix", default=os.environ.get("DOCKYARD_IMAGE_PREFIX", DEFAULT_PREFIX))
     parser.add_argument("--suite", default=os.environ.get("DOCKYARD_DEBIAN_SUITE", DEFAULT_SUITE))
@@ -244,7 +266,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--docker", default="docker", help="the docker CLI to call")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     parser.add_argument("--json", dest="json_out", type=Path, help="write the results here as JSON")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,12 +277,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in resolve_names(args.names, settings.recipes):
                 print(settings.ref(name))
             return 0
-        results = build(args.names, settings, Docker(args.docker), force=args.force)
+        run = plan if args.command == "plan" else build
+        results = run(args.names, settings, Docker(args.docker), force=args.force)
     except BuildError as exc:
         print(f"dockyard_images: {exc}", file=sys.stderr)
         return 1
     built = sum(r["changed"] for r in results)
-    print(f"{built} image(s) built, {len(results) - built} up to date", flush=True)
+    verb = "would be built" if args.command == "plan" else "built"
+    print(f"{built} image(s) {verb}, {len(results) - built} up to date", flush=True)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
