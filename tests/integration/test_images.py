@@ -121,6 +121,13 @@ def wait_healthy(name: str, seconds: int = 90) -> None:
     pytest.fail(f"{name} not healthy after {seconds} s: {docker('logs', name).stderr[-2000:]}")
 
 
+def mariadb_tcp(name: str, login: tuple[str, str], sql: str, *, database: str | None = None, check: bool = True):
+    """Run SQL in the container as a network client (TCP to 127.0.0.1), as an application would log in."""
+    user, password = login
+    args = ["exec", name, "mariadb", "--no-defaults", "-h", "127.0.0.1", "-u", user, f"-p{password}", "-N", "-e", sql]
+    return docker(*args, *([database] if database else []), check=check)
+
+
 def test_mariadb_initialises_from_the_environment(container):
     name = container(
         "dockyard/mariadb:latest",
@@ -137,51 +144,10 @@ def test_mariadb_initialises_from_the_environment(container):
     )
     wait_healthy(name)
     query = "SELECT CURRENT_USER(), DATABASE(), @@character_set_server, @@collation_server"
-    out = docker(
-        "exec",
-        name,
-        "mariadb",
-        "--no-defaults",
-        "-h",
-        "127.0.0.1",
-        "-u",
-        "dockyard",
-        "-papp secret",
-        "portus",
-        "-N",
-        "-e",
-        query,
-    ).stdout.split("\t")
+    out = mariadb_tcp(name, ("dockyard", "app secret"), query, database="portus").stdout.split("\t")
     assert [s.strip() for s in out] == ["dockyard@%", "portus", "utf8mb4", "utf8mb4_bin"]
-    root = docker(
-        "exec",
-        name,
-        "mariadb",
-        "--no-defaults",
-        "-h",
-        "127.0.0.1",
-        "-u",
-        "root",
-        "-proot's secret",
-        "-N",
-        "-e",
-        "SELECT 1",
-    )
-    assert root.stdout.strip() == "1"
-    wrong = docker(
-        "exec",
-        name,
-        "mariadb",
-        "--no-defaults",
-        "-h",
-        "127.0.0.1",
-        "-u",
-        "root",
-        "-pwrong",
-        "-e",
-        "SELECT 1",
-        check=False,
-    )
+    assert mariadb_tcp(name, ("root", "root's secret"), "SELECT 1").stdout.strip() == "1"
+    wrong = mariadb_tcp(name, ("root", "wrong"), "SELECT 1", check=False)
     assert wrong.returncode != 0 and "Access denied" in wrong.stderr
 
 
