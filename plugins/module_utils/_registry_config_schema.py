@@ -489,6 +489,14 @@ REDIS = {
     ),
 }
 
+
+def _check_timing(timeout: bool) -> dict:
+    """The timing keys every file, http and tcp health check has (fresh objects each time)."""
+    keys = {"timeout": _dur("Timeout.")} if timeout else {}
+    keys.update({"interval": _dur("Interval."), "threshold": _i("Failures.")})
+    return keys
+
+
 HEALTH = {
     "storagedriver": _d(
         "Storage driver check.",
@@ -497,7 +505,7 @@ HEALTH = {
     "file": _l(
         "File checks: unhealthy while the file exists.",
         elements="dict",
-        options={"file": _path("File (required)."), "interval": _dur("Interval."), "threshold": _i("Failures.")},
+        options={"file": _path("File (required)."), **_check_timing(timeout=False)},
     ),
     "http": _l(
         "HTTP checks.",
@@ -506,9 +514,7 @@ HEALTH = {
             "uri": _url("URI (required)."),
             "headers": _d(HEADERS_DOC + " Every value is secret.", kind="headers", secret=True),
             "statuscode": _i("Expected status."),
-            "timeout": _dur("Timeout."),
-            "interval": _dur("Interval."),
-            "threshold": _i("Failures."),
+            **_check_timing(timeout=True),
         },
     ),
     "tcp": _l(
@@ -516,9 +522,7 @@ HEALTH = {
         elements="dict",
         options={
             "addr": _s("host:port (required)."),
-            "timeout": _dur("Timeout."),
-            "interval": _dur("Interval."),
-            "threshold": _i("Failures."),
+            **_check_timing(timeout=True),
         },
     ),
 }

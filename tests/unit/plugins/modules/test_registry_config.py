@@ -509,25 +509,13 @@ BAD = [
     ),
     ("2.8", {"auth": {"htpasswd": {"realm": "R"}}}, "auth.htpasswd.path: required by htpasswd authentication"),
     ("2.8", {"auth": {"htpasswd": {"path": "htpasswd"}}}, "auth.htpasswd.path: 'htpasswd' is not an absolute path"),
-    (
-        "2.8",
-        {"auth": {"token": {k: v for k, v in TOKEN.items() if k != "realm"}}},
-        "auth.token.realm: required by token authentication",
-    ),
-    (
-        "2.8",
-        {"auth": {"token": {k: v for k, v in TOKEN.items() if k != "service"}}},
-        "auth.token.service: required by token authentication",
-    ),
-    (
-        "2.8",
-        {"auth": {"token": {k: v for k, v in TOKEN.items() if k != "issuer"}}},
-        "auth.token.issuer: required by token authentication",
-    ),
-    (
-        "2.8",
-        {"auth": {"token": {k: v for k, v in TOKEN.items() if k != "rootcertbundle"}}},
-        "auth.token.rootcertbundle: required by token authentication",
+    *(
+        (
+            "2.8",
+            {"auth": {"token": {k: v for k, v in TOKEN.items() if k != missing}}},
+            f"auth.token.{missing}: required by token authentication",
+        )
+        for missing in ("realm", "service", "issuer", "rootcertbundle")
     ),
     (
         "3",
