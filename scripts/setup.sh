@@ -119,12 +119,15 @@ PY
 }
 
 step_tools() {
-  # Programs the integration tests check the modules' output with.
+  # Programs the integration tests check the modules' output with, and the
+  # registry clients the token server's end-to-end test drives besides docker
+  # (skopeo; containerd's ctr comes with docker.io).
   local missing=()
   command -v openssl >/dev/null || missing+=(openssl)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  command -v skopeo >/dev/null || missing+=(skopeo)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "openssl and htpasswd are installed"
+    say "openssl, htpasswd and skopeo are installed"
     return
   fi
   apt_install "${missing[@]}"

@@ -67,9 +67,9 @@ def test_a_second_build_changes_nothing(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(out.read_text())
-    assert [r["name"] for r in results] == ["debian", "mariadb", "nginx", "registry", "testhost"]
+    assert [r["name"] for r in results] == ["debian", "auth", "mariadb", "nginx", "registry", "testhost"]
     assert [r["name"] for r in results if r["changed"]] == []
-    assert "0 image(s) built, 5 up to date" in proc.stdout
+    assert "0 image(s) built, 6 up to date" in proc.stdout
     for r in results:
         assert docker("image", "inspect", "--format", "{{.Id}}", r["image"]).stdout.strip() == r["id"]
 
@@ -155,3 +155,41 @@ def test_mariadb_without_a_root_password_says_what_to_set():
     proc = docker("run", "--rm", "dockyard/mariadb:latest", check=False)
     assert proc.returncode != 0
     assert "set MARIADB_ROOT_PASSWORD" in proc.stderr
+
+
+AUTH = "dockyard/auth:latest"
+
+
+def test_auth_image_runs_the_token_servers_cli():
+    proc = docker("run", "--rm", AUTH, "--version")
+    assert proc.stdout.strip() == "dockyard-auth 0.1.0"
+
+
+def test_auth_image_runs_as_its_own_unprivileged_user():
+    assert docker("run", "--rm", "--entrypoint", "id", AUTH, "-u").stdout.strip() == "10001"
+    assert docker("run", "--rm", "--entrypoint", "id", AUTH, "-g").stdout.strip() == "10001"
+    info = json.loads(docker("image", "inspect", AUTH).stdout)[0]["Config"]
+    assert info["User"] == "10001:10001"
+    assert "5001/tcp" in info["ExposedPorts"]
+    assert (info["Entrypoint"], info["Cmd"]) == (["dockyard-auth"], ["serve"])
+    assert "DOCKYARD_AUTH_CONFIG=/etc/dockyard-auth/config.yml" in info["Env"]
+    assert "PROMETHEUS_MULTIPROC_DIR=/run/dockyard-auth/metrics" in info["Env"]
+    # The user can write its metrics directory, not its configuration.
+    script = "touch /run/dockyard-auth/metrics/probe && ! touch /etc/dockyard-auth/probe 2>/dev/null && echo ok"
+    assert docker("run", "--rm", "--entrypoint", "sh", AUTH, "-c", script).stdout.strip() == "ok"
+
+
+def test_auth_image_has_bookworms_libraries():
+    imports = "import flask, sqlalchemy, pymysql, alembic, jwt, passlib.hash, bcrypt, prometheus_client, gunicorn, yaml"
+    proc = docker("run", "--rm", "--entrypoint", "python3", AUTH, "-c", f"{imports}; print(sqlalchemy.__version__)")
+    assert proc.stdout.strip().startswith("1.4")
+
+
+def test_auth_image_holds_the_package_compiled_and_no_tests():
+    listing = docker("run", "--rm", "--entrypoint", "find", AUTH, "/opt/dockyard-auth").stdout.split()
+    assert "/opt/dockyard-auth/dockyard_auth/__main__.py" in listing
+    assert not [path for path in listing if "test" in path.rsplit("/", 1)[-1]]
+    # Compiled at build time: it starts on a read-only root without writing bytecode.
+    proc = docker("run", "--rm", "--read-only", AUTH, "--version")
+    assert proc.stdout.strip() == "dockyard-auth 0.1.0"
+    assert any(path.endswith("cli.cpython-311.pyc") for path in listing)

@@ -8,6 +8,13 @@ the files it copies) built ``FROM`` that base. Each image carries the hash of
 what it was made from in a label, so an image is rebuilt only when its recipe,
 or the base below it, changed.
 
+A recipe may be a symbolic link to a directory elsewhere in the checkout (the
+token server's recipe is its service directory, services/auth). One walk of the
+recipe, which follows symbolic links and leaves out caches and the recipe's
+own tests, gives both the hash and the build context: docker builds a
+temporary copy of exactly the walked files, so it never sees a link, a
+``__pycache__`` or a test.
+
 Only the Python standard library and the docker CLI are used, so the same file
 runs on the controller (the project's set-up) and on an air-gapped target
 (the ``images`` role copies it there with the recipes).
@@ -16,6 +23,7 @@ runs on the controller (the project's set-up) and on an air-gapped target
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import os
@@ -23,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +43,12 @@ DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("ca-certificates",)
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+# Never part of an image, anywhere in a recipe: what Python and the test tools
+# generate next to the sources.
+SKIPPED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", "*.egg-info")
+# A recipe's own test code and benchmarks (its top-level directories of these
+# names): a change to them must not rebuild the image.
+SKIPPED_TOP_DIRS = ("tests", "bench")
 
 
 class BuildError(Exception):
@@ -65,22 +80,91 @@ def base_hash(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def recipe_hash(recipe_dir: Path, base_image_id: str) -> str:
-    """Hash of a recipe directory (paths, modes, contents) and the base it builds on.
+@dataclass(frozen=True)
+class RecipeFile:
+    """One file of a recipe: its path in the build context, where to read it, its permission bits."""
 
-    The walk is sorted, so the hash does not depend on directory order; the
-    mode is part of it because a Dockerfile's COPY keeps the executable bit.
+    rel: str
+    source: Path
+    mode: int
+
+
+def _skipped(name: str, is_dir: bool, top: bool) -> bool:
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in SKIPPED_NAMES):
+        return True
+    return is_dir and top and name in SKIPPED_TOP_DIRS
+
+
+def _walk(directory: Path, rel: tuple[str, ...], seen: frozenset[str]) -> Iterator[tuple[tuple[str, ...], Path]]:
+    """Yield (relative parts, path) of every file below `directory`, through symbolic links."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            path = Path(entry.path)
+            is_dir = entry.is_dir()  # follows a symbolic link, as is_file does
+            if _skipped(entry.name, is_dir, top=not rel):
+                continue
+            if is_dir:
+                real = os.path.realpath(path)
+                if real in seen:
+                    raise BuildError(f"{path} links back to a directory above it: a recipe must be a finite tree")
+                yield from _walk(path, (*rel, entry.name), seen | {real})
+            elif entry.is_file():
+                yield (*rel, entry.name), path
+            elif entry.is_symlink():
+                raise BuildError(f"{path} is a symbolic link to nothing ({os.readlink(path)}): fix or remove it")
+
+
+def recipe_files(recipe_dir: Path) -> list[RecipeFile]:
+    """The files that make a recipe: the one walk both its hash and its build context come from.
+
+    Symbolic links are followed (the recipe directory itself may be one); caches
+    (SKIPPED_NAMES) and the recipe's own tests (SKIPPED_TOP_DIRS) are left out.
+    The order is that of the path components, the order the hash has always used.
     """
     if not (recipe_dir / "Dockerfile").is_file():
         raise BuildError(f"{recipe_dir} has no Dockerfile: it is not an image recipe")
+    walked = sorted(_walk(recipe_dir, (), frozenset({os.path.realpath(recipe_dir)})))
+    return [RecipeFile("/".join(parts), path, path.stat().st_mode & 0o777) for parts, path in walked]
+
+
+def files_hash(files: list[RecipeFile], base_image_id: str) -> str:
+    """Hash of a recipe's files (paths, modes, contents) and the base it builds on.
+
+    The mode is part of it because a Dockerfile's COPY keeps the executable bit.
+    """
     digest = hashlib.sha256()
     digest.update(f"builder {BUILDER_VERSION}\nbase {base_image_id}\n".encode())
-    for path in sorted(p for p in recipe_dir.rglob("*") if p.is_file()):
-        rel = path.relative_to(recipe_dir).as_posix()
-        mode = path.stat().st_mode & 0o777
-        content = hashlib.sha256(path.read_bytes()).hexdigest()
-        digest.update(f"{rel}\0{mode:o}\0{content}\n".encode())
+    for file in files:
+        content = hashlib.sha256(file.source.read_bytes()).hexdigest()
+        digest.update(f"{file.rel}\0{file.mode:o}\0{content}\n".encode())
     return digest.hexdigest()
+
+
+def recipe_hash(recipe_dir: Path, base_image_id: str) -> str:
+    """Hash of a recipe directory and the base it builds on (see recipe_files for what counts)."""
+    return files_hash(recipe_files(recipe_dir), base_image_id)
+
+
+def make_context(files: list[RecipeFile], context: Path) -> None:
+    """Copy exactly these files into `context` (an empty directory): links resolved, modes kept.
+
+    Directories get the modes of the recipe's directories too, whatever the
+    umask (a COPY of a directory keeps them): set last, so that a read-only one
+    is filled first.
+    """
+    dir_modes: dict[Path, int] = {}
+    for file in files:
+        parts = file.rel.split("/")
+        target = context.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file.source, target)
+        target.chmod(file.mode)
+        # file.source lies below the recipe directory as the walk saw it, so its
+        # parents are the recipe's directories along the same relative path.
+        for depth, source_dir in enumerate(file.source.parents[: len(parts)]):
+            dir_modes.setdefault(target.parents[depth], source_dir.stat().st_mode & 0o777)
+    for directory, mode in dir_modes.items():
+        directory.chmod(mode)
 
 
 def available_recipes(recipes: Path) -> list[str]:
@@ -188,17 +272,21 @@ def build_base(docker: Docker, settings: Settings, wanted: str) -> None:
         )
 
 
-def build_recipe(docker: Docker, settings: Settings, name: str, wanted: str) -> None:
-    docker.run(
-        "build",
-        "--label",
-        f"{HASH_LABEL}={wanted}",
-        "--build-arg",
-        f"BASE_IMAGE={settings.ref(BASE_NAME)}",
-        "--tag",
-        settings.ref(name),
-        str(settings.recipes / name),
-    )
+def build_recipe(docker: Docker, settings: Settings, name: str, files: list[RecipeFile], wanted: str) -> None:
+    """Build from a temporary copy of the recipe's walked files, the ones its hash was made from."""
+    with tempfile.TemporaryDirectory(prefix=f"dockyard-{name}-") as tmp:
+        context = Path(tmp)
+        make_context(files, context)
+        docker.run(
+            "build",
+            "--label",
+            f"{HASH_LABEL}={wanted}",
+            "--build-arg",
+            f"BASE_IMAGE={settings.ref(BASE_NAME)}",
+            "--tag",
+            settings.ref(name),
+            str(context),
+        )
 
 
 def build(names: list[str], settings: Settings, docker: Docker, force: bool = False) -> list[dict]:
@@ -207,7 +295,8 @@ def build(names: list[str], settings: Settings, docker: Docker, force: bool = Fa
     base_id = None
     for name in resolve_names(names, settings.recipes):
         ref = settings.ref(name)
-        wanted = base_hash(settings) if name == BASE_NAME else recipe_hash(settings.recipes / name, base_id or "")
+        files = [] if name == BASE_NAME else recipe_files(settings.recipes / name)
+        wanted = base_hash(settings) if name == BASE_NAME else files_hash(files, base_id or "")
         current = docker.inspect(ref)
         if force or label_of(current) != wanted:
             print(f"building {ref}", flush=True)
@@ -215,7 +304,7 @@ def build(names: list[str], settings: Settings, docker: Docker, force: bool = Fa
             if name == BASE_NAME:
                 build_base(docker, settings, wanted)
             else:
-                build_recipe(docker, settings, name, wanted)
+                build_recipe(docker, settings, name, files, wanted)
             current = docker.inspect(ref)
             if label_of(current) != wanted:
                 raise BuildError(f"{ref} was built but does not carry the expected recipe hash")

@@ -1,8 +1,10 @@
-"""The image builder's pure logic: what makes a recipe's hash, which images a request means."""
+"""The image builder's logic: what makes a recipe's hash and its build context, which images a request means."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -111,4 +113,214 @@ def test_references():
 
 
 def test_shipped_recipes_are_all_found():
-    assert images.available_recipes(images.RECIPES_DIR) == ["mariadb", "nginx", "registry", "testhost"]
+    assert images.available_recipes(images.RECIPES_DIR) == ["auth", "mariadb", "nginx", "registry", "testhost"]
+
+
+def test_the_token_servers_recipe_is_a_relative_link_to_its_service_directory():
+    link = images.RECIPES_DIR / "auth"
+    # Relative, so that it holds in any checkout and in the collection's tarball.
+    assert link.is_symlink() and not Path(os.readlink(link)).is_absolute()
+    assert link.resolve() == (ROOT / "services" / "auth").resolve()
+
+
+# The hash of a recipe is the label of images built and running today: a builder
+# that hashed the same recipe differently would rebuild every image for nothing.
+# Computed by the builder before recipes could be links; "conf/a.yml" before
+# "conf-z" and "conf.d/b.yml" is the order of path components, not of strings.
+PINNED_FILES = {**BASE_FILES, "conf.d/b.yml": "b: 2\n", "conf-z": "x\n"}
+PINNED_HASH = "7f8d035d54251386ee82f62fd61a397b62de91ed5dbbabc3e47a15f561581cbf"
+
+
+def test_the_hash_of_a_plain_recipe_has_not_changed(tmp_path):
+    recipe = make_recipe(tmp_path / "r", PINNED_FILES, {"run.sh": 0o755})
+    assert images.recipe_hash(recipe, "sha256:base") == PINNED_HASH
+
+
+def legacy_hash(recipe_dir: Path, base_image_id: str) -> str:
+    """The builder's first hash, word for word: every file below the directory, sorted as paths."""
+    digest = hashlib.sha256()
+    digest.update(f"builder 1\nbase {base_image_id}\n".encode())
+    for path in sorted(p for p in recipe_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(recipe_dir).as_posix()
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest.update(f"{rel}\0{path.stat().st_mode & 0o777:o}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("name", ["mariadb", "nginx", "registry", "testhost"])
+def test_the_shipped_recipes_keep_their_hash(name):
+    assert images.recipe_hash(images.RECIPES_DIR / name, "sha256:base") == legacy_hash(
+        images.RECIPES_DIR / name, "sha256:base"
+    )
+
+
+SERVICE_FILES = {
+    "Dockerfile": "FROM base\nCOPY src/pkg /opt/pkg\n",
+    "pyproject.toml": "[project]\nname = 'pkg'\n",
+    "src/pkg/__init__.py": "VERSION = 1\n",
+    "src/pkg/data/openapi.json": "{}\n",
+    "tests/unit/test_pkg.py": "def test(): pass\n",
+    "bench/run.py": "print('fast')\n",
+}
+
+
+@pytest.fixture
+def linked_recipes(tmp_path):
+    """A recipes directory whose `auth` recipe is a relative link to a service directory, as in the checkout."""
+    make_recipe(tmp_path / "services" / "auth", SERVICE_FILES)
+    recipes = tmp_path / "roles" / "recipes"
+    make_recipe(recipes / "nginx", {"Dockerfile": "FROM base\n"})
+    (recipes / "auth").symlink_to(Path("..", "..", "services", "auth"))
+    return recipes
+
+
+def test_a_linked_recipe_is_found_and_hashed_like_its_target(linked_recipes):
+    assert images.available_recipes(linked_recipes) == ["auth", "nginx"]
+    assert images.resolve_names(["auth"], linked_recipes) == ["debian", "auth"]
+    service = linked_recipes.parent.parent / "services" / "auth"
+    assert images.recipe_hash(linked_recipes / "auth", "sha256:base") == images.recipe_hash(service, "sha256:base")
+
+
+def test_the_walk_leaves_out_caches_and_the_recipes_tests(linked_recipes):
+    make_recipe(
+        linked_recipes / "auth",
+        {
+            "src/pkg/__pycache__/__init__.cpython-311.pyc": "bytecode",
+            "src/pkg/stale.pyc": "bytecode",
+            "src/pkg.egg-info/PKG-INFO": "Name: pkg\n",
+            ".pytest_cache/v/cache/lastfailed": "{}",
+            ".ruff_cache/0.6.0/123": "cache",
+            "tests/__pycache__/conftest.cpython-311.pyc": "bytecode",
+        },
+    )
+    files = [f.rel for f in images.recipe_files(linked_recipes / "auth")]
+    assert files == ["Dockerfile", "pyproject.toml", "src/pkg/__init__.py", "src/pkg/data/openapi.json"]
+
+
+@pytest.mark.parametrize(
+    ("path", "counts"),
+    [
+        pytest.param("src/pkg/__init__.py", True, id="source"),
+        pytest.param("src/pkg/api.py", True, id="new-source"),
+        pytest.param("src/pkg/data/openapi.json", True, id="package-data"),
+        pytest.param("pyproject.toml", True, id="pyproject"),
+        # Only the recipe's own top-level tests/ and bench/ are test code.
+        pytest.param("src/pkg/tests/fixtures.py", True, id="a-package-named-tests"),
+        pytest.param("tests/unit/test_pkg.py", False, id="test"),
+        pytest.param("tests/unit/test_new.py", False, id="new-test"),
+        pytest.param("bench/run.py", False, id="benchmark"),
+        pytest.param("src/pkg/__pycache__/__init__.cpython-311.pyc", False, id="pycache"),
+        pytest.param("src/pkg/api.pyc", False, id="pyc"),
+        pytest.param("src/pkg.egg-info/SOURCES.txt", False, id="egg-info"),
+        pytest.param(".pytest_cache/README.md", False, id="pytest-cache"),
+        pytest.param(".ruff_cache/CACHEDIR.TAG", False, id="ruff-cache"),
+    ],
+)
+def test_what_changes_the_hash_of_a_linked_recipe(linked_recipes, path, counts):
+    before = images.recipe_hash(linked_recipes / "auth", "sha256:base")
+    target = linked_recipes / "auth" / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a") as out:
+        out.write("# changed\n")
+    assert (images.recipe_hash(linked_recipes / "auth", "sha256:base") != before) is counts
+
+
+def test_the_context_holds_exactly_the_walked_files_without_links(linked_recipes, tmp_path):
+    service = linked_recipes.parent.parent / "services" / "auth"
+    make_recipe(service, {"entrypoint.sh": "#!/bin/sh\n", "src/pkg/__pycache__/x.pyc": "b"}, {"entrypoint.sh": 0o750})
+    (service / "README.md").symlink_to("pyproject.toml")  # a linked file inside the linked recipe
+    (service / "shared").symlink_to(Path("src", "pkg", "data"))  # and a linked directory
+    files = images.recipe_files(linked_recipes / "auth")
+    context = tmp_path / "context"
+    context.mkdir()
+    images.make_context(files, context)
+
+    found = sorted(p.relative_to(context).as_posix() for p in context.rglob("*") if not p.is_dir())
+    assert found == sorted(f.rel for f in files)
+    assert "shared/openapi.json" in found and "README.md" in found
+    assert not [p for p in context.rglob("*") if p.is_symlink()]
+    assert (context / "entrypoint.sh").stat().st_mode & 0o777 == 0o750
+    assert (context / "README.md").read_text() == SERVICE_FILES["pyproject.toml"]
+    # What docker is given hashes to the label the image gets.
+    assert images.recipe_hash(context, "sha256:base") == images.recipe_hash(linked_recipes / "auth", "sha256:base")
+
+
+def test_the_context_keeps_directory_modes_whatever_the_umask(linked_recipes, tmp_path):
+    service = linked_recipes.parent.parent / "services" / "auth"
+    for directory in (service, service / "src", service / "src" / "pkg"):
+        directory.chmod(0o755)
+    (service / "src" / "pkg" / "data").chmod(0o550)  # read-only: filled before its mode is set
+    context = tmp_path / "context"
+    context.mkdir()
+    umask = os.umask(0o077)  # a hardened host's umask would make the copies private
+    try:
+        images.make_context(images.recipe_files(linked_recipes / "auth"), context)
+    finally:
+        os.umask(umask)
+    modes = {p.relative_to(context).as_posix(): p.stat().st_mode & 0o777 for p in [context, *context.rglob("*")]}
+    assert {k: v for k, v in modes.items() if (context / k).is_dir()} == {
+        ".": 0o755,
+        "src": 0o755,
+        "src/pkg": 0o755,
+        "src/pkg/data": 0o550,
+    }
+    assert modes["src/pkg/data/openapi.json"] == 0o644
+
+
+def test_a_link_loop_or_a_dangling_link_is_an_error(tmp_path):
+    recipe = make_recipe(tmp_path / "r", {"Dockerfile": "FROM base\n", "conf/a.yml": "a: 1\n"})
+    (recipe / "conf" / "again").symlink_to("..")
+    with pytest.raises(images.BuildError, match="links back to a directory above it"):
+        images.recipe_files(recipe)
+    (recipe / "conf" / "again").unlink()
+    (recipe / "conf" / "gone.yml").symlink_to("missing.yml")
+    with pytest.raises(images.BuildError, match="symbolic link to nothing"):
+        images.recipe_files(recipe)
+
+
+class FakeDocker:
+    """The builder's docker calls against a dict of images; a build records what its context held."""
+
+    def __init__(self, settings):
+        self.images = {settings.ref("debian"): images.base_hash(settings)}
+        self.contexts: dict[str, dict] = {}
+
+    def inspect(self, ref):
+        if ref not in self.images:
+            return None
+        label = self.images[ref]
+        return {"Id": f"sha256:{ref}-{label}", "RepoTags": [ref], "Config": {"Labels": {images.HASH_LABEL: label}}}
+
+    def run(self, *args, **_kwargs):
+        assert args[0] == "build"
+        context = Path(args[-1])
+        self.contexts[args[args.index("--tag") + 1]] = {
+            "files": sorted(p.relative_to(context).as_posix() for p in context.rglob("*") if not p.is_dir()),
+            "links": [p for p in context.rglob("*") if p.is_symlink()],
+        }
+        self.images[args[args.index("--tag") + 1]] = args[args.index("--label") + 1].split("=", 1)[1]
+        return ""
+
+    def remove_if_unused(self, _image_id):
+        pass
+
+
+def test_build_gives_docker_a_copy_of_the_walked_files_and_a_test_change_rebuilds_nothing(linked_recipes, capsys):
+    settings = images.Settings(recipes=linked_recipes)
+    docker = FakeDocker(settings)
+    make_recipe(linked_recipes / "auth", {"src/pkg/__pycache__/x.pyc": "b"})
+    first = images.build(["auth"], settings, docker)
+    assert [(r["name"], r["changed"]) for r in first] == [("debian", False), ("auth", True)]
+    assert docker.contexts["dockyard/auth:latest"] == {
+        "files": ["Dockerfile", "pyproject.toml", "src/pkg/__init__.py", "src/pkg/data/openapi.json"],
+        "links": [],
+    }
+
+    (linked_recipes / "auth" / "tests" / "unit" / "test_pkg.py").write_text("def test(): assert True\n")
+    assert [r["changed"] for r in images.build(["auth"], settings, docker)] == [False, False]
+    assert [r["changed"] for r in images.plan(["auth"], settings, docker)] == [False, False]
+
+    (linked_recipes / "auth" / "src" / "pkg" / "__init__.py").write_text("VERSION = 2\n")
+    assert [r["changed"] for r in images.plan(["auth"], settings, docker)] == [False, True]
+    assert [r["changed"] for r in images.build(["auth"], settings, docker)] == [False, True]
+    capsys.readouterr()

@@ -1,0 +1,33 @@
+# Copyright: Dockyard contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The connection pool to MariaDB.
+
+``pool_pre_ping`` tests a pooled connection before handing it out, so after a
+MariaDB restart the stale connections are replaced instead of failing the
+next request; ``pool_recycle`` retires connections before MariaDB's
+``wait_timeout`` closes them from its side.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine, make_url
+
+
+def make_engine(url: str, password: str | None = None, pool_size: int = 5) -> Engine:
+    parsed: URL = make_url(url)
+    if password is not None:
+        parsed = parsed.set(password=password)
+    query = dict(parsed.query)
+    query.setdefault("charset", "utf8mb4")
+    parsed = parsed.set(query=query)
+    return create_engine(
+        parsed,
+        future=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
+    )

@@ -1,0 +1,154 @@
+# Copyright: Dockyard contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The database's tables as the code reads and writes them (the newest migration's shape).
+
+The migrations under ``migrations/versions`` create and change the real
+tables step by step; a test checks that upgrading to the newest one gives
+exactly these tables. Every table is utf8mb4 with the binary collation, so
+names and tags compare byte for byte (``v1`` and ``V1`` are two tags).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+NAME = 64  # users, teams, namespaces, robots
+REPOSITORY = 255
+TAG = 128
+DIGEST = 160
+
+metadata = MetaData()
+
+
+def _ts(name: str, nullable: bool = False) -> Column:
+    return Column(name, DateTime(), nullable=nullable)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("password_changed_at"),
+    **TABLE_OPTIONS,
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("description", String(255), nullable=False, default=""),
+    _ts("created_at"),
+    **TABLE_OPTIONS,
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    _ts("created_at"),
+    **TABLE_OPTIONS,
+)
+
+# kind: global (one row, name ""), personal (user_id set) or team (team_id set).
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="RESTRICT"), nullable=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("description", String(255), nullable=False, default=""),
+    _ts("created_at"),
+    **TABLE_OPTIONS,
+)
+
+robots = Table(
+    "robots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("secret_hash", String(255), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("api_admin", Boolean, nullable=False, default=False),
+    _ts("expires_at", nullable=True),
+    _ts("created_at"),
+    _ts("secret_changed_at"),
+    **TABLE_OPTIONS,
+)
+
+robot_permissions = Table(
+    "robot_permissions",
+    metadata,
+    Column("robot_id", Integer, ForeignKey("robots.id", ondelete="CASCADE"), primary_key=True),
+    Column("namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("actions", String(32), nullable=False),  # comma-separated, sorted: "pull,push"
+    **TABLE_OPTIONS,
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(REPOSITORY), nullable=False, unique=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    **TABLE_OPTIONS,
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(TAG), nullable=False),
+    Column("digest", String(DIGEST), nullable=False),
+    Column("media_type", String(255), nullable=False, default=""),
+    _ts("updated_at"),
+    UniqueConstraint("repository_id", "name", name="uq_tags_repository_name"),
+    **TABLE_OPTIONS,
+)
+
+# One row per registry event turned into an activity; the event id is unique,
+# so a replayed notification is recognised and stored once.
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(255), nullable=False, default=""),
+    Column("repository", String(REPOSITORY), nullable=False),
+    Column("tag", String(TAG), nullable=True),
+    Column("digest", String(DIGEST), nullable=True),
+    Column("media_type", String(255), nullable=False, default=""),
+    Column("source_addr", String(255), nullable=False, default=""),
+    Column("source_instance", String(64), nullable=False, default=""),
+    Column("request_id", String(64), nullable=False, default=""),
+    _ts("occurred_at"),
+    _ts("recorded_at"),
+    **TABLE_OPTIONS,
+)

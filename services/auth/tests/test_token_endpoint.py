@@ -1,0 +1,242 @@
+# Copyright: Dockyard contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The token endpoint against a real MariaDB: what docker, containerd and skopeo get back."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import jwt
+import pytest
+from conftest import SERVICE
+
+from dockyard_auth.permissions import Role, Visibility
+
+
+def basic(user: str, password: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def seeded(client):
+    test_client, server = client
+    store, hasher = server.store, server.hasher
+    store.create_user("admin", hasher.hash("admin-pw"), admin=True)
+    store.create_user("alice", hasher.hash("alice-pw"))
+    store.create_user("bob", hasher.hash("bob-pw"))
+    store.create_team("web", "the web team")
+    store.set_member("web", "alice", Role.CONTRIBUTOR)
+    store.set_member("web", "bob", Role.VIEWER)
+    store.create_namespace("web", "web", Visibility.PRIVATE)
+    store.create_namespace("pub", "web", Visibility.PUBLIC)
+    store.create_robot("ci", hasher.hash("robot-secret"))
+    store.set_robot_permission("ci", "web", ["pull", "push"])
+    return test_client, server
+
+
+def claims_of(server, body: dict) -> dict:
+    return jwt.decode(
+        body["token"], server.signer.certificate.public_key(), algorithms=["RS256"], audience=SERVICE,
+        issuer="dockyard-auth",
+    )  # fmt: skip
+
+
+def access_of(server, body: dict) -> dict:
+    return {(a["type"], a["name"]): a["actions"] for a in claims_of(server, body)["access"]}
+
+
+def test_login_without_scope_gives_an_empty_grant(seeded):
+    test_client, server = seeded
+    resp = test_client.get(
+        "/token", query_string={"service": SERVICE, "account": "alice", "client_id": "docker", "offline_token": "true"},
+        headers=basic("alice", "alice-pw"),
+    )  # fmt: skip
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["token"] == body["access_token"]
+    assert "refresh_token" not in body
+    assert body["expires_in"] == 300
+    issued = dt.datetime.fromisoformat(body["issued_at"].replace("Z", "+00:00"))
+    assert issued.tzinfo is not None and body["issued_at"].endswith("Z")
+    claims = claims_of(server, body)
+    assert claims["sub"] == "alice" and claims["access"] == [] and claims["aud"] == SERVICE
+    assert claims["exp"] - claims["iat"] == 300
+
+
+@pytest.mark.parametrize(
+    ("who", "scope", "expected"),
+    [
+        ("alice", "repository:web/app:pull,push", ["pull", "push"]),
+        ("bob", "repository:web/app:pull,push", ["pull"]),
+        ("bob", "repository:alice/app:pull", []),
+        ("alice", "repository:alice/app:push,pull,delete", ["delete", "pull", "push"]),
+        ("alice", "repository:pub/app:pull", ["pull"]),
+        ("alice", "repository:nobody/app:pull", []),
+        ("admin", "repository:anything/app:*", ["*"]),
+        ("robot+ci", "repository:web/app:pull,push,delete", ["pull", "push"]),
+        ("robot+ci", "repository:alice/app:pull", []),
+        ("alice", "repository:localhost:5000/web/app:push", ["push"]),
+        ("alice", "repository(plugin):web/app:pull", ["pull"]),
+    ],
+)
+def test_grants_are_the_intersection_of_request_and_rights(seeded, who, scope, expected):
+    test_client, server = seeded
+    password = {"robot+ci": "robot-secret"}.get(who, f"{who}-pw")
+    resp = test_client.get("/token", query_string={"service": SERVICE, "scope": scope}, headers=basic(who, password))
+    assert resp.status_code == 200, resp.get_json()
+    [entry] = claims_of(server, resp.get_json())["access"]
+    assert entry["type"] == "repository"
+    assert entry["actions"] == expected
+
+
+def test_anonymous_gets_public_pull_only(seeded):
+    test_client, server = seeded
+    resp = test_client.get(
+        "/token",
+        query_string=[("service", SERVICE), ("scope", "repository:pub/app:pull,push repository:web/app:pull")],
+    )
+    assert resp.status_code == 200
+    assert access_of(server, resp.get_json()) == {("repository", "pub/app"): ["pull"], ("repository", "web/app"): []}
+    assert claims_of(server, resp.get_json())["sub"] == ""
+
+
+def test_repeated_scope_parameters_and_the_catalog(seeded):
+    test_client, server = seeded
+    query = [("service", SERVICE), ("scope", "registry:catalog:*"), ("scope", "repository:web/app:pull")]
+    admin = access_of(
+        server, test_client.get("/token", query_string=query, headers=basic("admin", "admin-pw")).get_json()
+    )
+    alice = access_of(
+        server, test_client.get("/token", query_string=query, headers=basic("alice", "alice-pw")).get_json()
+    )
+    assert admin == {("registry", "catalog"): ["*"], ("repository", "web/app"): ["pull"]}
+    assert alice == {("registry", "catalog"): [], ("repository", "web/app"): ["pull"]}
+
+
+@pytest.mark.parametrize(
+    ("user", "password"),
+    [("alice", "wrong"), ("nobody", "alice-pw"), ("robot+ci", "wrong"), ("robot+none", "x"), ("alice", "p" * 73)],
+)
+def test_bad_credentials_get_the_same_401(seeded, user, password):
+    test_client, _server = seeded
+    resp = test_client.get("/token", query_string={"service": SERVICE}, headers=basic(user, password))
+    assert resp.status_code == 401
+    assert resp.get_json() == {"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]}
+    assert resp.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_disabled_user_and_changed_password_are_refused_at_once(seeded):
+    test_client, server = seeded
+    ok = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "alice-pw"))
+    assert ok.status_code == 200  # now cached
+    server.store.update_user("alice", password_hash=server.hasher.hash("new-pw"))
+    assert (
+        test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "alice-pw")).status_code
+        == 401
+    )
+    assert (
+        test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "new-pw")).status_code
+        == 200
+    )
+    server.store.update_user("alice", enabled=False)
+    assert (
+        test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "new-pw")).status_code
+        == 401
+    )
+
+
+def test_an_expired_robot_cannot_log_in(seeded):
+    test_client, server = seeded
+    server.store.update_robot("ci", expires_at=dt.datetime(2020, 1, 1))
+    resp = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "robot-secret"))
+    assert resp.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "fragment"),
+    [
+        ({"scope": "repository:a:pull"}, "INVALID_REQUEST", "service"),
+        ({"service": "other.example", "scope": "repository:a:pull"}, "INVALID_REQUEST", SERVICE),
+        ({"service": SERVICE, "scope": "repository:Web/App:pull"}, "INVALID_SCOPE", "Web/App"),
+        ({"service": SERVICE, "scope": "repository:a"}, "INVALID_SCOPE", "repository:a"),
+        ({"service": SERVICE, "scope": "repository::pull"}, "INVALID_SCOPE", ""),
+        ({"service": SERVICE, "scope": "repository:a:pull/x"}, "INVALID_SCOPE", ""),
+    ],
+)
+def test_malformed_requests_are_400_with_a_clear_error(seeded, query, code, fragment):
+    test_client, _server = seeded
+    resp = test_client.get("/token", query_string=query)
+    assert resp.status_code == 400
+    [error] = resp.get_json()["errors"]
+    assert error["code"] == code and fragment in error["message"]
+
+
+def test_a_bearer_header_is_not_credentials(seeded):
+    test_client, _server = seeded
+    resp = test_client.get("/token", query_string={"service": SERVICE}, headers={"Authorization": "Bearer abc"})
+    assert resp.status_code == 400
+
+
+def test_oauth2_password_grant_like_containerd(seeded):
+    test_client, server = seeded
+    resp = test_client.post(
+        "/token",
+        data={
+            "grant_type": "password", "username": "alice", "password": "alice-pw", "service": SERVICE,
+            "client_id": "containerd-client", "scope": "repository:web/app:pull,push repository:bob/x:pull",
+            "access_type": "offline",
+        },
+    )  # fmt: skip
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert "refresh_token" not in body
+    assert body["scope"] == "repository:web/app:pull,push"
+    assert access_of(server, body) == {("repository", "web/app"): ["pull", "push"], ("repository", "bob/x"): []}
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "error"),
+    [
+        ({"grant_type": "refresh_token", "refresh_token": "x"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "password", "username": "alice"}, 400, "invalid_request"),
+        ({"grant_type": "password", "username": "alice", "password": "bad"}, 401, "invalid_grant"),
+        (
+            {"grant_type": "password", "username": "alice", "password": "alice-pw", "scope": "nonsense"},
+            400,
+            "invalid_scope",
+        ),
+    ],
+)
+def test_oauth2_errors(seeded, form, status, error):
+    test_client, _server = seeded
+    resp = test_client.post("/token", data={"service": SERVICE, **form})
+    assert resp.status_code == status
+    assert resp.get_json()["error"] == error
+
+
+def test_failed_logins_back_off_per_address_but_a_known_good_credential_still_works(seeded, make_client, config_data):
+    config_data["security"]["backoff"] = {"threshold": 2, "max_delay": 60, "account_max_delay": 5}
+    test_client, server = make_client(config_data)
+    good = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "robot-secret"))
+    assert good.status_code == 200
+    codes = [
+        test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "guess")).status_code
+        for _ in range(4)
+    ]
+    assert codes[:2] == [401, 401] and codes[-1] == 429
+    throttled = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "guess"))
+    assert int(throttled.headers["Retry-After"]) >= 1
+    # The robot's own, recently verified secret is not locked out by someone guessing.
+    again = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "robot-secret"))
+    assert again.status_code == 200
+
+
+def test_health_and_metrics(seeded):
+    test_client, _server = seeded
+    assert test_client.get("/healthz").get_json() == {"status": "ok"}
+    test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "wrong"))
+    text = test_client.get("/metrics").get_data(as_text=True)
+    assert 'dockyard_auth_requests_total{outcome="unauthorized",route="/token"}' in text
+    assert "dockyard_auth_request_duration_seconds_bucket" in text
