@@ -456,3 +456,20 @@ def test_without_notifications_a_push_makes_no_activity_and_the_sync_finds_it(st
         assert activities(stack, "alice/quiet") == []  # activities come from events only
     finally:
         docker_cli("rmi", ref, check=False)
+
+
+def test_the_pool_survives_a_mariadb_restart_and_the_logs_hold_no_secret(stack):
+    docker("restart", stack.db)
+    wait_for(
+        lambda: docker("inspect", "--format", "{{.State.Health.Status}}", stack.db).stdout.strip() == "healthy",
+        "MariaDB healthy again",
+        120,
+    )
+    url = f"http://127.0.0.1:{stack.auth_port}/token?service={SERVICE}&scope=repository:web/app:pull"
+    # Every pooled connection died with the restart; the next requests get fresh ones.
+    statuses = [http("GET", url, auth=("alice", stack.passwords["alice"]))[0] for _ in range(4)]
+    assert statuses == [200] * 4
+    logs = docker("logs", stack.auth).stdout + docker("logs", stack.auth).stderr
+    assert "token for 'alice'" in logs
+    for secret in [*stack.passwords.values(), stack.admin[1], stack.events_secret, stack.robot[1]]:
+        assert secret not in logs

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import jwt
 import pytest
+from conftest import self_signed as make_self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.x509.oid import NameOID
 
 from dockyard_auth import tokens
 from dockyard_auth.tokens import (
@@ -61,18 +61,7 @@ def b64url_bytes(text: str) -> bytes:
 
 
 def self_signed(key, days: int = 30) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard token signer")])
-    start = datetime.datetime(2026, 1, 1, tzinfo=UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=days))
-        .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
-    )
+    return make_self_signed("dockyard token signer", key, days, datetime.datetime(2026, 1, 1, tzinfo=UTC))[1]
 
 
 def key_pem(key) -> bytes:
