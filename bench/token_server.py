@@ -1,0 +1,726 @@
+#!/usr/bin/env python3
+# Copyright: Dockyard contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark of the token server's GET /token, run on demand (never by CI or pytest).
+
+Starts MariaDB in a container and the token server (gunicorn, as ``dockyard-auth
+serve`` runs it) on loopback ports, then asks for tokens from 1, 8 and 32
+client threads, once with the credential cache on ("cached": a bcrypt check
+per worker process, then cache hits) and once with it off ("uncached": a bcrypt
+check on every request). Writes bench/results/token-server.md and prints its
+table. Everything it starts (container, server, temporary directory) it removes
+again, also when it fails or is interrupted.
+
+Run it with the checkout's virtualenv: ``.venv/bin/python bench/token_server.py``
+(see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import contextlib
+import datetime as dt
+import http.client
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "services" / "auth" / "src"
+sys.path.insert(0, str(SRC))
+
+from dockyard_auth.database import make_engine  # noqa: E402 (imported from the checkout's src tree, put on sys.path above)
+from dockyard_auth.passwords import Hasher  # noqa: E402
+from dockyard_auth.permissions import Role, Visibility  # noqa: E402
+from dockyard_auth.store import Store  # noqa: E402
+
+DEFAULT_OUTPUT = ROOT / "bench" / "results" / "token-server.md"
+MARIADB_IMAGE = os.environ.get("DOCKYARD_MARIADB_IMAGE", "dockyard/mariadb:latest")
+SERVICE = "registry.bench.test"
+USER = "bench"
+ADMIN = "benchadmin"
+TEAM = "benchteam"
+DEFAULT_SCOPE = f"repository:{USER}/app:pull,push"
+# cli.serve runs gunicorn's gthread workers with this many threads each (not a setting).
+THREADS_PER_WORKER = 4
+MODES = {"cached": 60, "uncached": 0}  # mode: security.credential_cache_ttl
+DB_HEALTHY_TIMEOUT = 120
+SERVER_READY_TIMEOUT = 60
+SERVER_STOP_TIMEOUT = 30
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- MariaDB in a container ----------------------------------------------------------------------
+def docker(*args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise BenchError(f"docker {' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr.strip()[-1000:]}")
+    return proc
+
+
+@dataclass
+class MariaDB:
+    name: str
+    image: str
+    database: str = "dockyard"
+    user: str = "dockyard"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    root_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    port: int = 0
+    started: bool = False
+
+    def start(self) -> None:
+        docker(
+            "run", "-d", "--name", self.name, "-p", "127.0.0.1::3306",
+            "-e", f"MARIADB_ROOT_PASSWORD={self.root_password}",
+            "-e", f"MARIADB_DATABASE={self.database}",
+            "-e", f"MARIADB_USER={self.user}",
+            "-e", f"MARIADB_PASSWORD={self.password}",
+            self.image,
+        )  # fmt: skip
+        self.started = True
+        deadline = time.monotonic() + DB_HEALTHY_TIMEOUT
+        while True:
+            state = docker("inspect", "--format", "{{.State.Status}} {{.State.Health.Status}}", self.name).stdout
+            status, _, health = state.strip().partition(" ")
+            if health == "healthy":
+                break
+            if status in {"exited", "dead"} or health == "unhealthy" or time.monotonic() > deadline:
+                logs = docker("logs", "--tail", "30", self.name, check=False)
+                raise BenchError(
+                    f"MariaDB did not become healthy in {DB_HEALTHY_TIMEOUT} s (state: {state.strip()}):\n"
+                    + (logs.stdout + logs.stderr)[-3000:]
+                )
+            time.sleep(1)
+        self.port = int(docker("port", self.name, "3306").stdout.split()[0].rsplit(":", 1)[1])
+
+    def url(self) -> str:
+        return f"mysql+pymysql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def remove(self) -> None:
+        if self.started:
+            docker("rm", "-f", "-v", self.name, check=False)
+            self.started = False
+
+
+# -- files: signing key, secrets, configuration --------------------------------------------------
+def write_signing_pair(directory: Path) -> tuple[Path, Path]:
+    """A self-signed RSA 2048 key and certificate, as registry_pki makes for the token signer."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard bench token signer")])
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = directory / "token-signer.key", directory / "token-signer.crt"
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def write_secret(path: Path, value: str) -> Path:
+    path.write_text(value + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(directory: Path, mode: str, db: MariaDB, signer: tuple[Path, Path], args, port: int) -> Path:
+    """The server's configuration for one mode, as JSON (which yaml.safe_load reads as well)."""
+    data = {
+        "service": SERVICE,
+        "token": {"signing_key": str(signer[0]), "signing_cert": str(signer[1]), "ttl": 300},
+        "database": {"url": db.url(), "password_file": str(directory / "db-password")},
+        "notifications": {"enabled": False},
+        "security": {
+            "bcrypt_rounds": args.bcrypt_rounds,
+            "credential_cache_ttl": MODES[mode],
+            # The highest threshold allowed: the benchmark makes no failed logins, and must never wait.
+            "backoff": {"threshold": 1000},
+        },
+        "listen": f"127.0.0.1:{port}",
+        "workers": args.workers,
+        "log_level": "info",
+    }
+    path = directory / f"config-{mode}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# -- the server ----------------------------------------------------------------------------------
+def server_env(metrics_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def cli(config: Path, env: dict[str, str], *args: str) -> str:
+    """Run one ``dockyard-auth`` command to its end; its output, or BenchError with it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dockyard_auth", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"dockyard-auth {args[0]} failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
+    return proc.stdout.strip()
+
+
+class Server:
+    """``dockyard-auth serve`` in a session of its own, so the gunicorn master and workers stop together."""
+
+    def __init__(self, config: Path, port: int, env: dict[str, str], log_path: Path) -> None:
+        self.config, self.port, self.env, self.log_path = config, port, env, log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dockyard_auth", "--config", str(self.config), "serve"],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + SERVER_READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"the server stopped at start ({self.proc.returncode}):\n{self.log_tail()}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                try:
+                    conn.request("GET", "/healthz")
+                    if conn.getresponse().status == 200:
+                        return
+                finally:
+                    conn.close()
+            time.sleep(0.2)
+        raise BenchError(f"the server did not answer /healthz with 200 in {SERVER_READY_TIMEOUT} s:\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM to the server's process group (gunicorn stops gracefully), SIGKILL if it lingers."""
+        if self.proc is None:
+            return
+        pgid = self.proc.pid  # start_new_session: the master leads a process group of its own
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=SERVER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)  # the master and its workers
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+
+# -- the load ------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    mode: str
+    clients: int
+    requests: int = 0
+    ok: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+    errors: collections.Counter = field(default_factory=collections.Counter)  # kind -> count
+    reconnects: int = 0
+    warmup_errors: int = 0
+    time_capped: bool = False
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def tokens_per_second(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile_ms(self, pct: float) -> float:
+        """Nearest-rank percentile of the successful requests' latencies, in ms."""
+        if not self.latencies:
+            return math.nan
+        ordered = sorted(self.latencies)
+        return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)] * 1000
+
+
+STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+class Client:
+    """One keep-alive connection; one token request at a time."""
+
+    def __init__(self, port: int, path: str, headers: dict[str, str]) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.path, self.headers = path, headers
+        self.used = False
+        self.reconnects = 0
+
+    def _exchange(self) -> tuple[int, bytes]:
+        self.conn.request("GET", self.path, headers=self.headers)
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def token(self) -> tuple[str | None, str]:
+        """(token, "") on success, else (None, what went wrong)."""
+        try:
+            try:
+                status, body = self._exchange()
+            except STALE:
+                if not self.used:
+                    raise
+                # The server closed an idle keep-alive connection: reconnect once, as HTTP clients do.
+                self.conn.close()
+                self.reconnects += 1
+                status, body = self._exchange()
+        except (OSError, http.client.HTTPException) as exc:
+            self.conn.close()
+            self.used = False
+            return None, exc.__class__.__name__
+        self.used = True
+        if status != 200:
+            return None, f"HTTP {status}"
+        try:
+            token = json.loads(body)["token"]
+        except (ValueError, KeyError, TypeError):
+            return None, "200 without a token"
+        return (token, "") if isinstance(token, str) and token else (None, "200 without a token")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def granted_actions(token: str) -> dict[str, list[str]]:
+    """The access claim of a JWT, read without checking the signature (the server's tests do that)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return {f"{a['type']}:{a['name']}": sorted(a["actions"]) for a in claims.get("access", [])}
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # not a JWT with an access claim: never what the benchmark expects
+
+
+def run_load(run: Run, port: int, path: str, headers: dict[str, str], args, expected: dict[str, list[str]]) -> None:
+    """``run.clients`` threads share ``run.requests`` requests; each warms its own connection up first."""
+    tickets = iter(range(run.requests))
+    lock = threading.Lock()
+    clock: dict[str, float] = {}
+
+    def begin() -> None:  # run by the barrier as the timed part starts, before any client goes on
+        clock["started"] = time.perf_counter()
+        clock["deadline"] = time.monotonic() + args.max_run_seconds
+
+    barrier = threading.Barrier(run.clients + 1, action=begin)
+
+    def take() -> bool:
+        with lock:
+            if next(tickets, None) is None:
+                return False
+            if time.monotonic() > clock["deadline"]:
+                run.time_capped = True
+                return False
+            return True
+
+    def record(latency: float, error: str) -> None:
+        with lock:
+            if error:
+                run.errors[error] += 1
+            else:
+                run.ok += 1
+                run.latencies.append(latency)
+
+    def client_thread() -> None:
+        client = Client(port, path, headers)
+        try:
+            for _ in range(args.warmup):
+                token, error = client.token()
+                if error or granted_actions(token) != expected:
+                    with lock:
+                        run.warmup_errors += 1
+                        run.errors[f"warm-up: {error or 'unexpected access claim'}"] += 1
+            barrier.wait(timeout=SERVER_READY_TIMEOUT + args.warmup * 30)
+            while take():
+                started = time.perf_counter()
+                _token, error = client.token()
+                record(time.perf_counter() - started, error)
+        except threading.BrokenBarrierError:
+            pass
+        finally:
+            with lock:
+                run.reconnects += client.reconnects
+            client.close()
+
+    threads = [threading.Thread(target=client_thread, name=f"client-{i}", daemon=True) for i in range(run.clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        barrier.wait(timeout=SERVER_READY_TIMEOUT + args.warmup * 30)
+    except threading.BrokenBarrierError as exc:
+        raise BenchError(f"the clients did not finish warming up ({run.mode}, {run.clients} clients)") from exc
+    for thread in threads:
+        thread.join(args.max_run_seconds + 120)
+    run.seconds = time.perf_counter() - clock["started"]
+    run.requests = run.ok + sum(n for kind, n in run.errors.items() if not kind.startswith("warm-up"))
+
+
+# -- setup ---------------------------------------------------------------------------------------
+def populate(config: Path, env: dict[str, str], db: MariaDB, directory: Path, rounds: int) -> str:
+    """Schema, an admin, the user ``bench`` (personal namespace) and a team namespace; bench's password."""
+    log(cli(config, env, "migrate"))
+    admin_password = write_secret(directory / "admin-password", secrets.token_urlsafe(16))
+    log(cli(config, env, "bootstrap-admin", "--name", ADMIN, "--password-file", str(admin_password)))
+    password = secrets.token_urlsafe(16)
+    engine = make_engine(db.url(), db.password)
+    try:
+        store = Store(engine)
+        store.create_user(USER, Hasher(rounds).hash(password))
+        store.create_team(TEAM, "benchmark team")
+        store.create_namespace(TEAM, TEAM, Visibility.PRIVATE, "benchmark team namespace")
+        store.set_member(TEAM, USER, Role.CONTRIBUTOR)
+    finally:
+        engine.dispose()
+    return password
+
+
+def mariadb_version(db: MariaDB) -> str:
+    engine = make_engine(db.url(), db.password)
+    try:
+        with engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT VERSION()").scalar())
+    finally:
+        engine.dispose()
+
+
+def bcrypt_ms(rounds: int, checks: int) -> float:
+    """Median ms of one passlib bcrypt verify (through the server's own Hasher) at ``rounds``."""
+    hasher = Hasher(rounds)
+    secret = secrets.token_urlsafe(16)
+    stored = hasher.hash(secret)
+    times = []
+    for _ in range(checks):
+        started = time.perf_counter()
+        if not hasher.context.verify(secret, stored):
+            raise BenchError("bcrypt verify refused the right password")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+# -- the machine ---------------------------------------------------------------------------------
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _field(text: str, key: str, sep: str = ":") -> str:
+    for line in text.splitlines():
+        name, found, value = line.partition(sep)
+        if found and name.strip() == key:
+            return value.strip().strip('"')
+    return ""
+
+
+def _version(*distributions: str) -> str:
+    for name in distributions:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return f"{name} {importlib.metadata.version(name)}"
+    return f"{distributions[0]} (not installed)"
+
+
+def machine() -> dict[str, str]:
+    cpuinfo = _read("/proc/cpuinfo")
+    cpu = _field(cpuinfo, "model name") or _field(cpuinfo, "Model") or platform.processor() or "unknown"
+    mem_kb = _field(_read("/proc/meminfo"), "MemTotal").split()
+    memory = f"{int(mem_kb[0]) / 1024 / 1024:.1f} GiB" if mem_kb else "unknown"
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} logical cores ({usable} usable by this process)",
+        "Memory": memory,
+        "OS": f"{_field(_read('/etc/os-release'), 'PRETTY_NAME', '=') or platform.system()}, "
+        f"kernel {platform.release()} ({platform.machine()})",
+        "Python": platform.python_version(),
+        "Libraries": ", ".join(
+            _version(*names)
+            for names in (
+                ("flask",),
+                ("sqlalchemy",),
+                ("gunicorn",),
+                ("bcrypt",),
+                ("libpass", "passlib"),
+                ("pymysql",),
+                ("pyjwt",),
+                ("cryptography",),
+            )
+        ),
+    }
+
+
+# -- the report ----------------------------------------------------------------------------------
+HEADER = ("mode", "clients", "requests", "errors", "tokens/s", "p50 ms", "p99 ms")
+
+
+def table(runs: list[Run]) -> str:
+    """A Markdown table, its columns padded so that it reads as well on a terminal."""
+    rows = [HEADER]
+    for run in runs:
+        rows.append(
+            (
+                run.mode,
+                str(run.clients),
+                str(run.requests),
+                str(run.error_count) + (" (failed run)" if run.error_count else ""),
+                f"{run.tokens_per_second():.1f}",
+                f"{run.percentile_ms(50):.1f}",
+                f"{run.percentile_ms(99):.1f}",
+            )
+        )
+    widths = [max(3, *(len(row[i]) for row in rows)) for i in range(len(HEADER))]
+    rule = ["-" * widths[0]] + ["-" * (w - 1) + ":" for w in widths[1:]]
+    lines = []
+    for row in [rows[0], rule, *rows[1:]]:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def notes(runs: list[Run]) -> list[str]:
+    found = []
+    for run in runs:
+        where = f"{run.mode}, {run.clients} clients"
+        if run.errors:
+            kinds = ", ".join(f"{n} x {kind}" for kind, n in run.errors.most_common())
+            found.append(f"{where}: errors: {kinds}.")
+        if run.reconnects:
+            found.append(f"{where}: {run.reconnects} keep-alive connections closed by the server were reopened.")
+        if run.time_capped:
+            found.append(f"{where}: stopped at the time cap after {run.requests} requests.")
+    return found
+
+
+def report(runs: list[Run], info: dict[str, str], settings: dict[str, str], started: dt.datetime, took: float) -> str:
+    lines = [
+        "# Token server benchmark",
+        "",
+        "Written by `bench/token_server.py` (see `bench/README.md`); rerun it to refresh these figures.",
+        "",
+        f"Run on {started:%Y-%m-%d %H:%M} UTC; the whole benchmark took {took:.0f} s.",
+        "",
+        "## Machine",
+        "",
+        *(f"- {key}: {value}" for key, value in info.items()),
+        "",
+        "MariaDB, the server and the clients all ran on this machine and shared its cores.",
+        "",
+        "## Settings",
+        "",
+        *(f"- {key}: {value}" for key, value in settings.items()),
+        "",
+        "## Results",
+        "",
+        "tokens/s counts the successful answers over the timed part of a run; p50 and p99 are the",
+        "latencies of the successful requests as the clients saw them (nearest rank).",
+        "",
+        table(runs),
+        "",
+    ]
+    found = notes(runs)
+    lines += ["## Notes", "", *(f"- {note}" for note in found), ""] if found else ["No errors, no reconnects.", ""]
+    return "\n".join(lines)
+
+
+# -- main ----------------------------------------------------------------------------------------
+def counts(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive whole numbers separated by commas")
+    return values
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default %(default)s)")
+    parser.add_argument("--bcrypt-rounds", type=int, default=10, help="bcrypt cost (default: production's 10)")
+    parser.add_argument("--clients", type=counts, default=[1, 8, 32], help="concurrencies (default 1,8,32)")
+    parser.add_argument("--cached-requests", type=int, default=2000, help="per run (default %(default)s)")
+    parser.add_argument("--uncached-requests", type=int, default=300, help="per run (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed requests per client (default %(default)s)")
+    parser.add_argument("--max-run-seconds", type=float, default=60, help="time cap per run (default %(default)s)")
+    parser.add_argument("--bcrypt-checks", type=int, default=20, help="bcrypt verifies timed (default %(default)s)")
+    parser.add_argument("--modes", default="cached,uncached", help="default %(default)s")
+    parser.add_argument("--scope", default=DEFAULT_SCOPE, help="the requested scope (default %(default)s)")
+    parser.add_argument("--image", default=MARIADB_IMAGE, help="MariaDB image (default %(default)s)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not args.modes or set(args.modes) - set(MODES):
+        parser.error(f"--modes: choose among {', '.join(MODES)}")
+    if not 1 <= args.workers <= 64 or not 4 <= args.bcrypt_rounds <= 16:
+        parser.error("--workers must be 1..64 and --bcrypt-rounds 4..16 (the server's own limits)")
+    if min(args.cached_requests, args.uncached_requests, args.bcrypt_checks) < 1 or args.warmup < 1:
+        parser.error("request counts, --warmup and --bcrypt-checks must be at least 1")
+    return args
+
+
+def expected_access(scope: str) -> dict[str, list[str]]:
+    kind, _, rest = scope.partition(":")
+    name, _, actions = rest.rpartition(":")
+    return {f"{kind}:{name}": sorted(actions.split(","))}
+
+
+def benchmark(args: argparse.Namespace, workdir: Path, db: MariaDB, servers: list[Server]) -> tuple[list[Run], dict]:
+    log(f"starting MariaDB ({db.name}, {args.image})")
+    db.start()
+    log(f"MariaDB healthy on 127.0.0.1:{db.port}")
+    write_secret(workdir / "db-password", db.password)
+    signer = write_signing_pair(workdir)
+    env = server_env(workdir / "metrics")
+    setup_config = write_config(workdir, args.modes[0], db, signer, args, free_port())
+    password = populate(setup_config, env, db, workdir, args.bcrypt_rounds)
+    log(f"timing {args.bcrypt_checks} bcrypt checks at cost {args.bcrypt_rounds}")
+    per_check = bcrypt_ms(args.bcrypt_rounds, args.bcrypt_checks)
+    log(f"bcrypt: {per_check:.1f} ms per check")
+
+    path = "/token?" + urllib.parse.urlencode({"service": SERVICE, "scope": args.scope})
+    credentials = base64.b64encode(f"{USER}:{password}".encode()).decode()
+    headers = {"Authorization": f"Basic {credentials}", "Connection": "keep-alive"}
+    expected = expected_access(args.scope)
+    runs = []
+    for mode in args.modes:
+        port = free_port()
+        server = Server(write_config(workdir, mode, db, signer, args, port), port, env, workdir / f"server-{mode}.log")
+        servers.append(server)
+        log(f"starting the server ({mode}: credential_cache_ttl {MODES[mode]}) on 127.0.0.1:{port}")
+        server.start()
+        try:
+            for clients in args.clients:
+                total = args.cached_requests if MODES[mode] else args.uncached_requests
+                run = Run(mode, clients, requests=total)
+                log(f"{mode}: {total} requests from {clients} clients")
+                run_load(run, port, path, headers, args, expected)
+                if not server.alive():
+                    raise BenchError(f"the server stopped during the run:\n{server.log_tail()}")
+                log(
+                    f"{mode}, {clients} clients: {run.tokens_per_second():.1f} tokens/s, "
+                    f"p50 {run.percentile_ms(50):.1f} ms, p99 {run.percentile_ms(99):.1f} ms, "
+                    f"{run.error_count} errors"
+                )
+                runs.append(run)
+        finally:
+            server.stop()
+    settings = {
+        "gunicorn": f"{args.workers} workers x {THREADS_PER_WORKER} threads (gthread), log level info",
+        "bcrypt": f"cost {args.bcrypt_rounds}; {per_check:.1f} ms per check on this machine "
+        f"(median of {args.bcrypt_checks} passlib verifies, measured before the server started)",
+        "credential cache": "cached: security.credential_cache_ttl 60 s; uncached: 0 (a bcrypt check per request)",
+        "request": f"`GET /token?service={SERVICE}&scope={args.scope}` with Basic auth of the user `{USER}` "
+        "(its personal namespace: pull and push granted)",
+        "clients": f"threads of the benchmark, each with its own keep-alive connection; {args.warmup} untimed "
+        "warm-up requests per client first",
+        "requests per run": f"cached {args.cached_requests}, uncached {args.uncached_requests} "
+        f"(time cap {args.max_run_seconds:.0f} s per run)",
+        "MariaDB": f"{mariadb_version(db)} (image {args.image}), in a container on a loopback port",
+    }
+    return runs, settings
+
+
+def _terminate(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    started, clock, load = dt.datetime.now(dt.UTC), time.monotonic(), os.getloadavg()
+    workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
+    db = MariaDB(name=f"dockyard-bench-db-{secrets.token_hex(4)}", image=args.image)
+    servers: list[Server] = []
+    try:
+        runs, settings = benchmark(args, workdir, db, servers)
+    except BenchError as exc:
+        log(f"failed: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        for server in servers:
+            server.stop()
+        log(f"removing {db.name} and {workdir}")
+        db.remove()
+        shutil.rmtree(workdir, ignore_errors=True)
+    took = time.monotonic() - clock
+    info = machine()
+    info["Load average before the run"] = " / ".join(f"{v:.2f}" for v in load) + " (1 / 5 / 15 min)"
+    text = report(runs, info, settings, started, took)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.output.with_name(args.output.name + ".tmp")  # ignored by git; renamed once complete
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(args.output)
+    print(table(runs))
+    for note in notes(runs):
+        print(f"note: {note}")
+    print(f"bcrypt: {settings['bcrypt']}")
+    print(f"took {took:.0f} s; results in {args.output}")
+    return 1 if any(run.error_count for run in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
