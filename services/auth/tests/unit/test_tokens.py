@@ -31,29 +31,13 @@ from dockyard_auth.tokens import (
     new_jti,
     token_response,
 )
+from tests.vectors import RFC7638_N, RFC7638_THUMBPRINT, SPEC_JWK, SPEC_KID, SPEC_THUMBPRINT, b64url_int
 
 UTC = datetime.UTC
 ROOT = Path(__file__).resolve().parents[4]
 NOW = 1_795_000_000
 SERVICE = "registry.example.com"
 ISSUER = "dockyard-auth"
-
-# The ECDSA key of distribution's token spec (docs/spec/auth/jwt.md), its libtrust kid and its RFC 7638 thumbprint.
-SPEC_X = "m7zUpx3b-zmVE5cymSs64POG9QcyEpJaYCD82-549_Q"
-SPEC_Y = "dU3biz8sZ_8GPB-odm8Wxz3lNDr1xcAQQPQaOcr1fmc"
-SPEC_KID = "PYYO:TEWU:V7JH:26JV:AQTZ:LJC3:SXVJ:XGHA:34F2:2LAQ:ZRMK:Z7Q6"
-SPEC_THUMBPRINT = "8qjioA3ZA7ti2JIE7c-U8smBFuZolQZvhSHDPU3hhB8"
-# RFC 7638 section 3.1: an RSA key and its thumbprint.
-RFC7638_N = (
-    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknj"
-    "hMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQ"
-    "vRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
-)
-RFC7638_THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-
-
-def b64url_int(text: str) -> int:
-    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
 
 
 def b64url_bytes(text: str) -> bytes:
@@ -123,7 +107,9 @@ def decode(token: str, public_key, **options) -> dict:
 
 
 def spec_public_key():
-    return ec.EllipticCurvePublicNumbers(b64url_int(SPEC_X), b64url_int(SPEC_Y), ec.SECP256R1()).public_key()
+    return ec.EllipticCurvePublicNumbers(
+        b64url_int(SPEC_JWK["x"]), b64url_int(SPEC_JWK["y"]), ec.SECP256R1()
+    ).public_key()
 
 
 def test_libtrust_kid_of_the_spec_key():

@@ -12,36 +12,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tests.vectors import RFC7638_N, RFC7638_THUMBPRINT, SPEC_JWK, SPEC_KID, SPEC_THUMBPRINT, b64url_int
+
 NOW = datetime.datetime.now(_pki.UTC).replace(microsecond=0)
 DAY = datetime.timedelta(days=1)
-
-# The ECDSA key of the distribution token spec (docs/spec/auth/jwt.md), with the kid the spec gives for it.
-SPEC_JWK = {
-    "kty": "EC",
-    "crv": "P-256",
-    "x": "m7zUpx3b-zmVE5cymSs64POG9QcyEpJaYCD82-549_Q",
-    "y": "dU3biz8sZ_8GPB-odm8Wxz3lNDr1xcAQQPQaOcr1fmc",
-}
-SPEC_KID = "PYYO:TEWU:V7JH:26JV:AQTZ:LJC3:SXVJ:XGHA:34F2:2LAQ:ZRMK:Z7Q6"
-SPEC_THUMBPRINT = "8qjioA3ZA7ti2JIE7c-U8smBFuZolQZvhSHDPU3hhB8"
-# RFC 7638 section 3.1: an RSA key and its thumbprint.
-RFC7638_N = (
-    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknj"
-    "hMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQ"
-    "vRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
-)
-RFC7638_THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-
-
-def b64int(text: str) -> int:
-    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
-
 
 # ---------------------------------------------------------------- token key identifiers
 
 
 def test_libtrust_kid_and_thumbprint_of_the_spec_key():
-    public = ec.EllipticCurvePublicNumbers(b64int(SPEC_JWK["x"]), b64int(SPEC_JWK["y"]), ec.SECP256R1()).public_key()
+    public = ec.EllipticCurvePublicNumbers(
+        b64url_int(SPEC_JWK["x"]), b64url_int(SPEC_JWK["y"]), ec.SECP256R1()
+    ).public_key()
     assert _pki.libtrust_kid(public) == SPEC_KID
     jwk = _pki.public_jwk(public)
     assert jwk == SPEC_JWK
@@ -49,7 +31,7 @@ def test_libtrust_kid_and_thumbprint_of_the_spec_key():
 
 
 def test_rsa_jwk_and_thumbprint_of_the_rfc7638_key():
-    public = rsa.RSAPublicNumbers(65537, b64int(RFC7638_N)).public_key()
+    public = rsa.RSAPublicNumbers(65537, b64url_int(RFC7638_N)).public_key()
     jwk = _pki.public_jwk(public)
     assert jwk == {"kty": "RSA", "n": RFC7638_N, "e": "AQAB"}
     assert _pki.jwk_thumbprint(jwk) == RFC7638_THUMBPRINT
@@ -58,7 +40,7 @@ def test_rsa_jwk_and_thumbprint_of_the_rfc7638_key():
 
 
 def test_libtrust_kid_shape_for_rsa():
-    kid = _pki.libtrust_kid(rsa.RSAPublicNumbers(65537, b64int(RFC7638_N)).public_key())
+    kid = _pki.libtrust_kid(rsa.RSAPublicNumbers(65537, b64url_int(RFC7638_N)).public_key())
     groups = kid.split(":")
     assert len(groups) == 12
     assert all(len(g) == 4 and g.isalnum() and g.upper() == g for g in groups)
