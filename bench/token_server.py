@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Dockyard contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of the token server's GET /token, run on demand (never by CI or pytest).
@@ -111,7 +110,7 @@ class MariaDB:
         deadline = time.monotonic() + DB_HEALTHY_TIMEOUT
         while True:
             state = docker("inspect", "--format", "{{.State.Status}} {{.State.Health.Status}}", self.name).stdout
-            status, _, health = state.strip().partition(" ")
+            status, _sep, health = state.strip().partition(" ")
             if health == "healthy":
                 break
             if status in {"exited", "dead"} or health == "unhealthy" or time.monotonic() > deadline:
@@ -389,7 +388,7 @@ def run_load(run: Run, port: int, path: str, headers: dict[str, str], args, expe
     def client_thread() -> None:
         client = Client(port, path, headers)
         try:
-            for _ in range(args.warmup):
+            for _warm in range(args.warmup):
                 token, error = client.token()
                 if error or granted_actions(token) != expected:
                     with lock:
@@ -454,7 +453,7 @@ def bcrypt_ms(rounds: int, checks: int) -> float:
     secret = secrets.token_urlsafe(16)
     stored = hasher.hash(secret)
     times = []
-    for _ in range(checks):
+    for _check in range(checks):
         started = time.perf_counter()
         if not hasher.context.verify(secret, stored):
             raise BenchError("bcrypt verify refused the right password")
@@ -620,8 +619,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def expected_access(scope: str) -> dict[str, list[str]]:
-    kind, _, rest = scope.partition(":")
-    name, _, actions = rest.rpartition(":")
+    kind, _sep, rest = scope.partition(":")
+    name, _sep, actions = rest.rpartition(":")
     return {f"{kind}:{name}": sorted(actions.split(","))}
 
 
