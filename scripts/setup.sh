@@ -15,7 +15,7 @@ PYTHON=${PYTHON:-python3}
 LOG_DIR=${DOCKYARD_LOG_DIR:-/var/log/dockyard}
 DOCKERD_LOG=$LOG_DIR/dockerd.log
 # The images the tests and the main job run (see roles/images/files/recipes).
-IMAGES=(debian testhost registry nginx mariadb)
+IMAGES=(debian testhost registry nginx mariadb auth)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }

@@ -68,11 +68,13 @@ def test_the_oldest_schema_filled_with_data_upgrades_to_the_newest_without_loss(
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0002"
+    assert migrate.current(engine) == migrate.head() == "0003"
     with engine.connect() as conn:
         for name, rows in before.items():
             expected = [{**row, **ADDED_BY_0002.get(name, {})} for row in rows]
             assert table_rows(conn, name) == expected, name
+        # 0003 adds the back-off's tables, empty: no failure is carried over from before.
+        assert table_rows(conn, "login_failures") == table_rows(conn, "login_successes") == []
     engine.dispose()
 
 

@@ -233,6 +233,27 @@ def test_failed_logins_back_off_per_address_but_a_known_good_credential_still_wo
     assert again.status_code == 200
 
 
+def test_the_back_off_is_shared_by_servers_on_one_database_and_spares_a_known_address(seeded, make_client, config_data):
+    config_data["security"]["backoff"] = {"threshold": 2, "max_delay": 60, "account_max_delay": 5}
+    first, _ = make_client(config_data)
+    second, _ = make_client(config_data)  # another worker or host: no memory, no cache in common with the first
+
+    def token(test_client, password: str, address: str):
+        return test_client.get(
+            "/token", query_string={"service": SERVICE}, headers=basic("robot+ci", password),
+            environ_base={"REMOTE_ADDR": address},
+        )  # fmt: skip
+
+    assert token(first, "robot-secret", "192.0.2.10").status_code == 200  # where the robot runs
+    assert [token(first, "guess", "198.51.100.7").status_code for _ in range(3)] == [401, 401, 429]
+    # The guesser is held back on the other server too, whatever it sends.
+    refused = token(second, "robot-secret", "198.51.100.7")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    # The account is held back briefly from a new address, but not where it logged in before.
+    assert token(second, "robot-secret", "203.0.113.5").status_code == 429
+    assert token(second, "robot-secret", "192.0.2.10").status_code == 200
+
+
 def test_health_and_metrics(seeded):
     test_client, _server = seeded
     assert test_client.get("/healthz").get_json() == {"status": "ok"}

@@ -41,7 +41,7 @@ from dockyard_auth.passwords import CredentialCache, Hasher
 from dockyard_auth.permissions import Subject, allowed_actions, catalog_allowed, grant
 from dockyard_auth.scopes import Scope, ScopeError, parse_scopes
 from dockyard_auth.store import GLOBAL, Store
-from dockyard_auth.throttle import Throttle
+from dockyard_auth.throttle import Backoff
 
 log = logging.getLogger("dockyard_auth")
 
@@ -67,8 +67,14 @@ class Server:
             store=store,
             hasher=hasher,
             cache=CredentialCache(config.credential_cache_ttl),
-            by_address=Throttle(config.backoff.threshold, config.backoff.max_delay),
-            by_account=Throttle(config.backoff.threshold, config.backoff.account_max_delay),
+            backoff=Backoff(
+                store=store,
+                threshold=config.backoff.threshold,
+                address_max_delay=config.backoff.max_delay,
+                account_max_delay=config.backoff.account_max_delay,
+                forget_after=config.backoff.forget_after,
+                known_address_ttl=config.backoff.known_address_ttl,
+            ),
         )
         return cls(
             config=config,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from dockyard_auth.passwords import CredentialCache, Hasher
 from dockyard_auth.permissions import ANONYMOUS, Subject, SubjectKind
 from dockyard_auth.store import Store, utcnow
-from dockyard_auth.throttle import Throttle
+from dockyard_auth.throttle import Backoff
 
 ROBOT_PREFIX = "robot+"
 
@@ -84,8 +84,7 @@ class Authenticator:
     store: Store
     hasher: Hasher
     cache: CredentialCache
-    by_address: Throttle
-    by_account: Throttle
+    backoff: Backoff
 
     def authenticate(self, credentials: Credentials | None, address: str) -> Subject:
         if credentials is None:
@@ -104,16 +103,14 @@ class Authenticator:
 
         if usable and self.cache.hit(kind.value, account, credentials.password, stored):
             return _subject(kind, row)
-        wait = max(self.by_address.wait_time(address), self.by_account.wait_time(name))
+        wait = self.backoff.wait_time(address, name)
         if wait > 0:
             raise Throttled(wait)
         if self.hasher.verify(credentials.password, stored) and usable:
-            self.by_address.succeeded(address)
-            self.by_account.succeeded(name)
+            self.backoff.succeeded(address, name)
             self.cache.remember(kind.value, account, credentials.password, stored)
             return _subject(kind, row)
-        self.by_address.failed(address)
-        self.by_account.failed(name)
+        self.backoff.failed(address, name)
         raise AuthFailed("invalid username or password")
 
 

@@ -38,6 +38,8 @@ class Backoff:
     threshold: int = 5  # failures before a delay starts
     max_delay: int = 300  # seconds, per client address
     account_max_delay: int = 10  # seconds, per account: short, so nobody can lock a robot out
+    forget_after: int = 900  # seconds without a failure before a count starts again
+    known_address_ttl: int = 2592000  # seconds an address an account logged in from stays exempt from its back-off
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,16 @@ def parse(data: Any) -> Config:
         threshold=r.number("security.backoff.threshold", 5, 1, 1000),
         max_delay=r.number("security.backoff.max_delay", 300, 0, 86400, " seconds"),
         account_max_delay=r.number("security.backoff.account_max_delay", 10, 0, 60, " seconds"),
+        forget_after=r.number("security.backoff.forget_after", 900, 1, 7 * 86400, " seconds"),
+        known_address_ttl=r.number(
+            "security.backoff.known_address_ttl", 2592000, 0, 365 * 86400, " seconds (0: no address is exempt)"
+        ),
     )
+    if backoff.forget_after < backoff.max_delay:
+        r.problems.append(
+            f"security.backoff.forget_after: {backoff.forget_after} is shorter than security.backoff.max_delay "
+            f"({backoff.max_delay}); a count must outlive the longest wait, so raise forget_after"
+        )
     r.seen.add("security.backoff")
     rounds = r.number("security.bcrypt_rounds", 10, 4, 16)
     registry_url = r.get("registry.url", str, None)

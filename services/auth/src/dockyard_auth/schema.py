@@ -152,3 +152,28 @@ activities = Table(
     _ts("recorded_at"),
     **TABLE_OPTIONS,
 )
+
+# Failed logins, shared by every worker and every server on the database, so
+# that back-off holds however many processes answer. The key is a SHA-256 of
+# the kind ("address" or "account") and its value, so no typed-in name is kept;
+# times are milliseconds since the epoch.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until_ms", BigInteger, nullable=False),
+    Column("last_failure_ms", BigInteger, nullable=False, index=True),
+    **TABLE_OPTIONS,
+)
+
+# The last successful login of an account from an address (the key is a
+# SHA-256 of both). Someone guessing at an account from elsewhere does not
+# hold back its owner at an address it has logged in from before.
+login_successes = Table(
+    "login_successes",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("last_success_ms", BigInteger, nullable=False, index=True),
+    **TABLE_OPTIONS,
+)

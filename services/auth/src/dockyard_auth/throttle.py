@@ -4,55 +4,78 @@
 
 After ``threshold`` failures in a row, a key must wait before its next
 attempt is even checked: 1 s, then twice as long after each further failure,
-up to a cap. The cap per account is short (seconds), so an attacker guessing a
-robot's secret cannot keep the robot itself out for long, while the cap per
-address is long. A success clears the key. State is kept per worker process,
-in memory; it resets when the server restarts.
+up to a cap. The counts live in the database, so every worker and every server
+on it hold back the same callers. A count is forgotten after ``forget_after``
+seconds without a failure; a success does not clear it, so a caller cannot
+reset its own count by logging in to an account of its own between guesses.
+
+The cap per account is short (seconds), while the cap per address is long.
+An account is not held back at all at an address it logged in from within
+``known_address_ttl``: someone guessing at a robot's secret from elsewhere
+cannot keep the robot out where it runs. Keys are stored as SHA-256 digests,
+so no typed-in name or address is kept.
 """
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from dockyard_auth.store import Store
+
+
+def hold_seconds(failures: int, threshold: int, cap: float) -> float:
+    """How long a key with ``failures`` failures in a row waits (0 below the threshold)."""
+    excess = failures - threshold
+    return 0.0 if excess < 0 else min(float(cap), 2.0**excess)
+
+
+def key_hash(kind: str, *values: str) -> str:
+    """The stored key for ``kind`` and its values; a JSON list keeps any two value lists apart."""
+    return hashlib.sha256(json.dumps([kind, *values]).encode()).hexdigest()
 
 
 @dataclass
-class _State:
-    failures: int = 0
-    blocked_until: float = 0.0
+class Backoff:
+    store: Store
+    threshold: int
+    address_max_delay: float
+    account_max_delay: float
+    forget_after: float
+    known_address_ttl: float
+    clock: Callable[[], float] = time.time
+
+    def wait_time(self, address: str, account: str) -> float:
+        """Seconds ``account`` at ``address`` must wait before its next attempt (0: go ahead)."""
+        now = self.clock()
+        keys = [key_hash("address", address)]
+        known = self.known_address_ttl > 0 and self.store.succeeded_since(
+            key_hash("account-at", account, address), _ms(now - self.known_address_ttl)
+        )
+        if not known:
+            keys.append(key_hash("account", account))
+        return max(0.0, self.store.blocked_until_ms(keys) / 1000 - now)
+
+    def failed(self, address: str, account: str) -> None:
+        now_ms = _ms(self.clock())
+        forget_before = now_ms - _ms(self.forget_after)
+        self.store.forget_failures(forget_before)
+        for key, cap in ((key_hash("address", address), self.address_max_delay),
+                         (key_hash("account", account), self.account_max_delay)):  # fmt: skip
+            self.store.record_failure(
+                key, now_ms, forget_before, lambda n, cap=cap: _ms(hold_seconds(n, self.threshold, cap))
+            )
+
+    def succeeded(self, address: str, account: str) -> None:
+        if self.known_address_ttl <= 0:
+            return
+        now_ms = _ms(self.clock())
+        self.store.forget_successes(now_ms - _ms(self.known_address_ttl))
+        self.store.record_success(key_hash("account-at", account, address), now_ms)
 
 
-class Throttle:
-    def __init__(self, threshold: int, max_delay: float, max_keys: int = 100000) -> None:
-        self.threshold = threshold
-        self.max_delay = max_delay
-        self.max_keys = max_keys
-        self._states: dict[str, _State] = {}
-        self._lock = threading.Lock()
-
-    def wait_time(self, key: str, now: float | None = None) -> float:
-        """Seconds to wait before ``key`` may try again (0: go ahead)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            state = self._states.get(key)
-            return max(0.0, state.blocked_until - now) if state else 0.0
-
-    def failed(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            if len(self._states) >= self.max_keys and key not in self._states:
-                self._forget_expired(now)
-            state = self._states.setdefault(key, _State())
-            state.failures += 1
-            excess = state.failures - self.threshold
-            if excess >= 0:
-                state.blocked_until = now + min(self.max_delay, 2.0**excess)
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._states.pop(key, None)
-
-    def _forget_expired(self, now: float) -> None:
-        for key in [k for k, s in self._states.items() if s.blocked_until < now]:
-            del self._states[key]
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)

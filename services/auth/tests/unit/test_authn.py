@@ -11,7 +11,7 @@ import pytest
 
 from dockyard_auth.authn import BadRequest, Credentials, client_address, parse_basic
 from dockyard_auth.passwords import CredentialCache
-from dockyard_auth.throttle import Throttle
+from dockyard_auth.throttle import hold_seconds, key_hash
 
 
 def b64(text: str) -> str:
@@ -61,21 +61,18 @@ def test_client_address(remote, forwarded, trusted, expected):
     assert client_address(remote, forwarded, trusted) == expected
 
 
-def test_backoff_starts_after_the_threshold_doubles_and_is_capped():
-    throttle = Throttle(threshold=3, max_delay=5)
-    for _ in range(2):
-        throttle.failed("k", now=100.0)
-    assert throttle.wait_time("k", now=100.0) == 0
-    waits = []
-    for _ in range(5):
-        throttle.failed("k", now=100.0)
-        waits.append(throttle.wait_time("k", now=100.0))
-    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0]
-    assert throttle.wait_time("k", now=106.0) == 0
-    assert throttle.wait_time("other", now=100.0) == 0
-    throttle.succeeded("k")
-    throttle.failed("k", now=200.0)
-    assert throttle.wait_time("k", now=200.0) == 0
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [(0, 0.0), (2, 0.0), (3, 1.0), (4, 2.0), (5, 4.0), (6, 5.0), (40, 5.0)],
+)
+def test_the_hold_starts_at_the_threshold_doubles_and_is_capped(failures, expected):
+    assert hold_seconds(failures, threshold=3, cap=5) == expected
+
+
+def test_back_off_keys_are_digests_that_keep_kinds_and_values_apart():
+    assert key_hash("account", "alice") != key_hash("address", "alice")
+    assert key_hash("account-at", "a", "b\0c") != key_hash("account-at", "a\0b", "c")
+    assert len(key_hash("account", "alice")) == 64 and "alice" not in key_hash("account", "alice")
 
 
 def test_the_cache_misses_when_the_stored_hash_changes_and_after_its_ttl(monkeypatch):

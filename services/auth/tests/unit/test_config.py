@@ -32,6 +32,16 @@ def test_defaults():
     assert (config.issuer, config.token_ttl, config.kid_format) == ("dockyard-auth", 300, "libtrust")
     assert (config.policy.push, config.policy.delete) == (PushPolicy.ALLOW_TEAMS, DeletePolicy.OWNERS)
     assert (config.credential_cache_ttl, config.bcrypt_rounds, config.workers) == (60, 10, 2)
+    backoff = config.backoff
+    assert (backoff.threshold, backoff.max_delay, backoff.account_max_delay) == (5, 300, 10)
+    assert (backoff.forget_after, backoff.known_address_ttl) == (900, 30 * 86400)
+
+
+def test_back_off_settings_are_read():
+    backoff = parse(
+        with_changes(security={"backoff": {"forget_after": 3600, "known_address_ttl": 0, "max_delay": 600}})
+    ).backoff
+    assert (backoff.forget_after, backoff.known_address_ttl, backoff.max_delay) == (3600, 0, 600)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +58,14 @@ def test_defaults():
         (with_changes(policy={"delete": "nobody"}), "policy.delete: 'nobody' is not one of owners, contributors"),
         (with_changes(notifications={"secret_file": None}), "notifications.secret_file: missing"),
         (with_changes(security={"trusted_proxies": ["10.0.0.0/33"]}), "security.trusted_proxies: '10.0.0.0/33'"),
+        (
+            with_changes(security={"backoff": {"forget_after": 60}}),
+            "security.backoff.forget_after: 60 is shorter than security.backoff.max_delay (300)",
+        ),
+        (
+            with_changes(security={"backoff": {"known_address_ttl": -1}}),
+            "security.backoff.known_address_ttl: -1 is out of range; use 0 to",
+        ),
         (with_changes(security={"bcrypt_rounds": 3}), "security.bcrypt_rounds: 3 is out of range; use 4 to 16"),
         (with_changes(registry={"sync_interval": 60}), "registry.sync_interval: set registry.url too"),
         (with_changes(registry={"url": "registry:5000"}), "registry.url: 'registry:5000' must start with http"),

@@ -1,0 +1,140 @@
+# Copyright: Dockyard contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Back-off after failed logins, kept in MariaDB and shared by every worker."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from dockyard_auth import schema
+from dockyard_auth.store import Store
+from dockyard_auth.throttle import Backoff
+
+ATTACKER, OWNER, ELSEWHERE = "198.51.100.7", "10.0.0.5", "10.0.0.99"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def worker(engine, clock):
+    """Back-off as one worker process sees it; call it again for another worker on the same database."""
+
+    def build(**overrides) -> Backoff:
+        settings = {
+            "threshold": 3,
+            "address_max_delay": 60,
+            "account_max_delay": 5,
+            "forget_after": 900,
+            "known_address_ttl": 86400,
+        }
+        return Backoff(store=Store(engine), clock=clock, **{**settings, **overrides})
+
+    return build
+
+
+def test_the_wait_starts_at_the_threshold_doubles_and_stops_at_each_cap(worker, clock):
+    backoff = worker()
+    waits = []
+    for _ in range(9):
+        backoff.failed(ATTACKER, "robot+ci")
+        waits.append(backoff.wait_time(ATTACKER, "robot+ci"))
+    assert waits == [0, 0, 1, 2, 4, 8, 16, 32, 60]
+    # The account alone, seen from another address, waits no more than its own cap.
+    assert backoff.wait_time(ELSEWHERE, "robot+ci") == 5
+    # The address alone, for another account, waits as long as the address does.
+    assert backoff.wait_time(ATTACKER, "alice") == 60
+    clock.now += 59.5
+    assert backoff.wait_time(ATTACKER, "alice") == pytest.approx(0.5)
+    assert backoff.wait_time(ELSEWHERE, "robot+ci") == 0
+
+
+def test_workers_share_the_counts(worker):
+    first, second = worker(), worker()
+    first.failed(ATTACKER, "alice")
+    second.failed(ATTACKER, "alice")
+    first.failed(ATTACKER, "alice")
+    assert second.wait_time(ATTACKER, "alice") == 1
+    assert first.wait_time(ATTACKER, "alice") == 1
+
+
+def test_failures_at_the_same_moment_are_each_counted(worker, engine):
+    workers = [worker() for _ in range(8)]
+    barrier = threading.Barrier(len(workers))
+
+    def fail(backoff: Backoff) -> None:
+        barrier.wait()
+        for _ in range(4):
+            backoff.failed(ATTACKER, "alice")
+
+    threads = [threading.Thread(target=fail, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with engine.connect() as conn:
+        counts = conn.execute(sa.select(schema.login_failures.c.failures)).scalars().all()
+    assert counts == [32, 32]  # the address and the account
+
+
+def test_a_count_is_forgotten_after_a_quiet_spell_but_not_by_a_success(worker, clock):
+    backoff = worker()
+    for _ in range(3):
+        backoff.failed(ATTACKER, "alice")
+    clock.now += 2
+    backoff.succeeded(ATTACKER, "mallory")  # the attacker's own account, logged in between guesses
+    backoff.failed(ATTACKER, "alice")
+    assert backoff.wait_time(ATTACKER, "alice") == 2
+    clock.now += 901
+    backoff.failed(ATTACKER, "alice")
+    assert backoff.wait_time(ATTACKER, "alice") == 0
+
+
+def test_guessing_elsewhere_does_not_hold_an_account_back_where_it_logged_in_before(worker, clock):
+    backoff = worker()
+    backoff.succeeded(OWNER, "robot+ci")
+    for _ in range(6):
+        backoff.failed(ATTACKER, "robot+ci")
+    assert backoff.wait_time(OWNER, "robot+ci") == 0
+    assert backoff.wait_time(ELSEWHERE, "robot+ci") == 5
+    assert backoff.wait_time(ATTACKER, "robot+ci") == 8
+    clock.now += 86401  # the owner's address is no longer known
+    for _ in range(6):
+        backoff.failed(ATTACKER, "robot+ci")
+    assert backoff.wait_time(OWNER, "robot+ci") == 5
+
+
+def test_with_no_known_addresses_every_address_waits_for_the_account(worker):
+    backoff = worker(known_address_ttl=0)
+    backoff.succeeded(OWNER, "robot+ci")
+    for _ in range(4):
+        backoff.failed(ATTACKER, "robot+ci")
+    assert backoff.wait_time(OWNER, "robot+ci") == 2
+
+
+def test_the_tables_keep_no_name_or_address(worker, engine):
+    backoff = worker()
+    backoff.succeeded(OWNER, "robot+ci")
+    backoff.failed(ATTACKER, "alice")
+    with engine.connect() as conn:
+        rows = [
+            *conn.execute(sa.select(schema.login_failures)).all(),
+            *conn.execute(sa.select(schema.login_successes)).all(),
+        ]
+    assert len(rows) == 3
+    text = repr(rows)
+    for secret in (OWNER, ATTACKER, "robot+ci", "alice"):
+        assert secret not in text
