@@ -13,6 +13,11 @@ from __future__ import annotations
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine, make_url
 
+# Every table: utf8mb4 with the binary collation, so names and tags compare
+# byte for byte (`v1` and `V1` are two tags), on InnoDB for transactions. The
+# schema and every migration that creates a table use these.
+TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+
 
 def make_engine(url: str, password: str | None = None, pool_size: int = 5) -> Engine:
     parsed: URL = make_url(url)

@@ -23,7 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+from dockyard_auth.database import TABLE_OPTIONS
+
 NAME = 64  # users, teams, namespaces, robots
 REPOSITORY = 255
 TAG = 128

@@ -5,12 +5,12 @@
 import sqlalchemy as sa
 from alembic import op
 
+from dockyard_auth.database import TABLE_OPTIONS
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
 
 
 def upgrade() -> None:
@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "teams",
@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), nullable=False, unique=True),
         sa.Column("description", sa.String(255), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "team_members",
@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "namespaces",
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
         sa.Column("description", sa.String(255), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "robots",
@@ -63,14 +63,14 @@ def upgrade() -> None:
         sa.Column("api_admin", sa.Boolean, nullable=False),
         sa.Column("expires_at", sa.DateTime, nullable=True),
         sa.Column("created_at", sa.DateTime, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "robot_permissions",
         sa.Column("robot_id", sa.Integer, sa.ForeignKey("robots.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("namespace_id", sa.Integer, sa.ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("actions", sa.String(32), nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "repositories",
@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(255), nullable=False, unique=True),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "tags",
@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(160), nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.UniqueConstraint("repository_id", "name", name="uq_tags_repository_name"),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_table(
         "activities",
@@ -104,7 +104,7 @@ def upgrade() -> None:
         sa.Column("source_instance", sa.String(64), nullable=False),
         sa.Column("occurred_at", sa.DateTime, nullable=False),
         sa.Column("recorded_at", sa.DateTime, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_index("ix_activities_occurred_at", "activities", ["occurred_at"])
     # The global namespace (names without '/'): admins push, logged-in users pull.

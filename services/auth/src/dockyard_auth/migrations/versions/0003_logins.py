@@ -5,12 +5,12 @@
 import sqlalchemy as sa
 from alembic import op
 
+from dockyard_auth.database import TABLE_OPTIONS
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
 
 
 def upgrade() -> None:
@@ -20,14 +20,14 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer, nullable=False),
         sa.Column("blocked_until_ms", sa.BigInteger, nullable=False),
         sa.Column("last_failure_ms", sa.BigInteger, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_index("ix_login_failures_last_failure_ms", "login_failures", ["last_failure_ms"])
     op.create_table(
         "login_successes",
         sa.Column("key_hash", sa.String(64), primary_key=True),
         sa.Column("last_success_ms", sa.BigInteger, nullable=False),
-        **OPTIONS,
+        **TABLE_OPTIONS,
     )
     op.create_index("ix_login_successes_last_success_ms", "login_successes", ["last_success_ms"])
 
