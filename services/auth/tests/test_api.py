@@ -36,6 +36,8 @@ class Api:
         headers = basic(*auth) if auth else {}
         if body is not None:
             data, content_type = json.dumps(body), content_type or "application/json"
+        elif content_type is None and method in ("POST", "PUT", "PATCH", "DELETE"):
+            content_type = "application/json"  # every change is sent as JSON, with a body or without
         resp = self.client.open(
             "/api/v1" + path, method=method, headers=headers, query_string=query, data=data, content_type=content_type
         )
@@ -194,7 +196,7 @@ def test_the_openapi_document_is_public_and_describes_exactly_the_routes(client)
         operation = doc["paths"][path][method]
         if path != "/openapi.json":
             assert {"401", "403", "429"} <= set(operation["responses"]), (path, method)
-        if "requestBody" in operation:
+        if method in ("post", "put", "patch", "delete"):
             assert "415" in operation["responses"], (path, method)
     assert doc["paths"]["/openapi.json"]["get"]["security"] == []
 
@@ -235,6 +237,66 @@ def test_an_api_admin_robot_uses_the_api_until_the_flag_is_taken_away(seeded):
     assert "ops" in names(api.ok("GET", "/teams", auth=auth))
     api.ok("PATCH", "/robots/deployer", {"api_admin": False})
     assert api("GET", "/teams", auth=auth).status_code == 403
+
+
+def test_an_api_admin_robot_stays_below_its_ceiling(seeded):
+    """A leaked automation secret cannot make admins, reach an admin, raise itself, or take other robots' secrets."""
+    api = seeded
+    robot = api.ok("POST", "/robots", {"name": "deployer", "api_admin": True}, 201)
+    api.ok("PUT", "/robots/deployer/permissions/web", {"actions": ["pull", "push"]})
+    ci_before = api.ok("GET", "/robots/ci")
+    me = (robot["login"], robot["secret"])
+
+    def refused(method: str, path: str, body=None, words: str = "") -> None:
+        resp = api(method, path, body, auth=me)
+        assert resp.status_code == 403, (method, path, resp.get_json())
+        [error] = resp.get_json()["errors"]
+        assert error["code"] == "DENIED" and error["message"].startswith("robot+deployer may not"), error
+        assert words in error["message"], error
+
+    refused("POST", "/users", {"name": "mallory", "password": "mallory-password", "admin": True}, "admins")
+    assert api("GET", "/users/mallory").status_code == 404
+    refused("PATCH", "/users/alice", {"admin": True}, "promote admins")
+    refused("PATCH", "/users/root", {"password": "taken-over-password"}, "the admin 'root'")
+    refused("PATCH", "/users/root", {"enabled": False}, "the admin 'root'")
+    refused("DELETE", "/users/root", None, "the admin 'root'")
+    assert api.token(*ROOT).status_code == 200
+    refused("PUT", "/robots/deployer/permissions/_global", {"actions": ["push"]}, "its own grants")
+    refused("DELETE", "/robots/deployer/permissions/web", None, "its own grants")
+    refused("PATCH", "/robots/deployer", {"expires_at": "2999-01-01T00:00:00Z"}, "expiry")
+    refused("POST", "/robots/ci/secret", None, "the secret of robot 'ci'")
+    assert api.ok("GET", "/robots/ci")["secret_changed_at"] == ci_before["secret_changed_at"]
+    refused("POST", "/robots", {"name": "twin", "api_admin": True}, "api_admin")
+    refused("PATCH", "/robots/ci", {"api_admin": True}, "api_admin")
+
+    # What automation needs below the ceiling still works.
+    assert api.ok("POST", "/users", {"name": "carol", "password": "carol-password"}, 201, auth=me)["admin"] is False
+    api.ok("PATCH", "/users/carol", {"enabled": False}, auth=me)
+    helper = api.ok("POST", "/robots", {"name": "helper"}, 201, auth=me)
+    api.ok("PUT", "/robots/helper/permissions/web", {"actions": ["pull", "push"]}, auth=me)
+    refused("PUT", "/robots/helper/permissions/web", {"actions": ["delete"]}, "does not hold delete")
+    refused("PUT", "/robots/helper/permissions/_global", {"actions": ["pull"]}, "does not hold pull")
+    scope = "repository:web/app:pull,push,delete"
+    assert claims(api, api.token(helper["login"], helper["secret"], scope))["access"][0]["actions"] == ["pull", "push"]
+    rotated = api.ok("POST", "/robots/deployer/secret", auth=me)  # its own secret: yes
+    assert api.token(robot["login"], rotated["secret"]).status_code == 200
+    assert api.ok("GET", "/robots/deployer")["expires_at"] is None
+
+
+def test_every_change_needs_the_json_content_type_even_without_a_body(seeded):
+    """A page on another site can send a form or a simple POST with the admin's Basic credentials; none of them
+    can carry application/json without the browser asking first, so none changes anything."""
+    api = seeded
+    before = api.ok("GET", "/robots/ci")
+    for content_type in (None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        headers = {**basic(*ROOT), **({"Content-Type": content_type} if content_type else {})}
+        for method, path in (("POST", "/robots/ci/secret"), ("DELETE", "/robots/ci"), ("DELETE", "/users/alice")):
+            resp = api.client.open("/api/v1" + path, method=method, headers=headers)
+            assert resp.status_code == 415, (content_type, method, path)
+            assert resp.get_json()["errors"][0]["code"] == "UNSUPPORTED"
+    assert api.ok("GET", "/robots/ci") == before
+    assert api.ok("GET", "/users/alice")["name"] == "alice"
+    assert api("DELETE", "/robots/ci").status_code == 204  # sent as JSON, without a body
 
 
 def test_an_admin_made_through_the_api_may_use_it_and_one_taken_back_may_not(seeded):
@@ -546,6 +608,9 @@ def test_repositories_tags_and_activities(api):
     assert [a["event_id"] for a in by_actor["items"]] == ["e5", "e3"] and by_actor["total"] == 3
     both = api.ok("GET", "/activities", query={"actor": "robot+ci", "repository": "web/app"})
     assert [a["event_id"] for a in both["items"]] == ["e2"]
+    # Typed by hand, '+' is not encoded and reads as a space: the robot is still found.
+    typed = api.client.get("/api/v1/activities?actor=robot+ci", headers=basic(*ROOT))
+    assert [a["event_id"] for a in typed.get_json()["items"]] == ["e2"]
 
 
 # -- bad requests ----------------------------------------------------------------------

@@ -87,7 +87,7 @@ def test_failures_at_the_same_moment_are_each_counted(worker, engine):
         thread.join()
     with engine.connect() as conn:
         counts = conn.execute(sa.select(schema.login_failures.c.failures)).scalars().all()
-    assert counts == [32, 32]  # the address and the account
+    assert counts == [32, 32, 32]  # the address, the account, and the account at this address
 
 
 def test_a_count_is_forgotten_after_a_quiet_spell_but_not_by_a_success(worker, clock):
@@ -134,7 +134,39 @@ def test_the_tables_keep_no_name_or_address(worker, engine):
             *conn.execute(sa.select(schema.login_failures)).all(),
             *conn.execute(sa.select(schema.login_successes)).all(),
         ]
-    assert len(rows) == 3
+    assert len(rows) == 4  # the owner's success; the attacker's address, alice, and alice at that address
     text = repr(rows)
     for secret in (OWNER, ATTACKER, "robot+ci", "alice"):
         assert secret not in text
+
+
+def test_ipv6_clients_count_per_64(worker):
+    backoff = worker()
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:db8:1:2::4"):
+        backoff.failed(host, f"user-{host[-1]}")  # a new address and a new name each time
+    assert backoff.wait_time("2001:db8:1:2::99", "alice") == 2  # the whole /64 is one client
+    assert backoff.wait_time("2001:db8:1:3::1", "alice") == 0  # the next /64 is another
+    backoff.failed("::ffff:198.51.100.7", "alice")
+    backoff.failed("198.51.100.7", "alice")
+    backoff.failed("198.51.100.7", "alice")
+    assert backoff.wait_time("198.51.100.7", "carol") == 1  # an IPv4-mapped address is its IPv4 address
+
+
+def test_a_robot_is_never_held_back_but_counts_against_the_address(worker, engine):
+    backoff = worker()
+    for _ in range(6):
+        backoff.failed(ATTACKER, "robot+ci", robot=True)
+    assert backoff.wait_time(ATTACKER, "robot+ci", robot=True) == 0
+    assert backoff.wait_time(ELSEWHERE, "robot+ci", robot=True) == 0
+    assert backoff.wait_time(ATTACKER, "alice") == 8
+    with engine.connect() as conn:
+        assert len(conn.execute(sa.select(schema.login_failures)).all()) == 1  # the address's count alone
+
+
+def test_a_known_address_spares_its_account_from_the_address_hold(worker):
+    backoff = worker()
+    backoff.succeeded(OWNER, "alice")
+    for n in range(50):
+        backoff.failed(OWNER, f"guess-{n}")
+    assert backoff.wait_time(OWNER, "alice") == 0
+    assert backoff.wait_time(OWNER, "carol") == 60

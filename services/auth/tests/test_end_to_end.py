@@ -363,6 +363,9 @@ def test_skopeo_and_ctr(stack, docker_cli, tmp_path):
         run("skopeo", "inspect", "--tls-verify=false", "--creds", f"{login_name}:{secret}", f"docker://{ref}").stdout
     )
     assert inspected["Name"] == f"127.0.0.1:{stack.port}/web/ci"
+    # The registry records the token's subject as the actor: the robot, named as it logs in.
+    pushes = wait_for(lambda: activities(stack, "web/ci"), "the robot's push in the activity log", 30)
+    assert {(a["action"], a["actor"]) for a in pushes} == {("push", login_name)} and login_name == "robot+ci"
     refused = run("skopeo", "inspect", "--tls-verify=false", "--creds", "bob:wrong", f"docker://{ref}", check=False)
     assert refused.returncode != 0
     # ctr (containerd's client, which tries the OAuth2 POST first) pulls as alice.

@@ -5,10 +5,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
+import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.dialects import mysql
 
 from dockyard_auth import migrate, schema
+from dockyard_auth.store import Store
 
 CREATED = dt.datetime(2026, 1, 2, 3, 4, 5)
 
@@ -49,6 +55,8 @@ ADDED_BY_0002 = {
     "tags": {"media_type": ""},
     "activities": {"request_id": ""},
 }
+# What 0004 adds: no registry time is known for the tags there are.
+ADDED_BY_0004 = {"tags": {"event_at": None}}
 
 
 def table_rows(conn, name: str) -> list[dict]:
@@ -68,14 +76,21 @@ def test_the_oldest_schema_filled_with_data_upgrades_to_the_newest_without_loss(
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0003"
+    assert migrate.current(engine) == migrate.head() == "0004"
     with engine.connect() as conn:
         for name, rows in before.items():
-            expected = [{**row, **ADDED_BY_0002.get(name, {})} for row in rows]
+            expected = [{**row, **ADDED_BY_0002.get(name, {}), **ADDED_BY_0004.get(name, {})} for row in rows]
             assert table_rows(conn, name) == expected, name
-        # 0003 adds the back-off's tables, empty: no failure is carried over from before.
+        # 0003 adds the back-off's tables, empty: no failure is carried over from before; 0004 the proxy notices.
         assert table_rows(conn, "login_failures") == table_rows(conn, "login_successes") == []
+        assert table_rows(conn, "forwarded_notices") == []
     engine.dispose()
+
+
+def column_type(type_) -> str:
+    """A column's type as MariaDB spells it, without the display widths reflection adds."""
+    text = type_.compile(dialect=mysql.dialect())
+    return "TINYINT(1)" if text == "BOOL" else re.sub(r"^(INTEGER|BIGINT)\(\d+\)$", r"\1", text)
 
 
 def test_the_newest_migration_makes_the_tables_the_code_uses(engine):
@@ -83,16 +98,28 @@ def test_the_newest_migration_makes_the_tables_the_code_uses(engine):
     tables = set(inspector.get_table_names()) - {"alembic_version"}
     assert tables == set(schema.metadata.tables)
     for name, table in schema.metadata.tables.items():
-        columns = {c["name"]: c["nullable"] for c in inspector.get_columns(name)}
-        assert columns == {c.name: c.nullable for c in table.columns}, name
+        columns = {c["name"]: (c["nullable"], column_type(c["type"])) for c in inspector.get_columns(name)}
+        assert columns == {c.name: (c.nullable, column_type(c.type)) for c in table.columns}, name
+        indexes = {(i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(name)}
+        assert {(i.name, tuple(c.name for c in i.columns)) for i in table.indexes} <= indexes, name
 
 
-def test_names_and_tags_compare_byte_for_byte(engine):
+def collations(conn) -> dict[str, set[str]]:
+    """Each of the code's tables: its own collation and its text columns' ({table: {collation, ...}})."""
+    found: dict[str, set[str]] = {name: set() for name in schema.metadata.tables}
+    for table, collation in conn.exec_driver_sql(
+        "SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+        "UNION SELECT TABLE_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND COLLATION_NAME IS NOT NULL"
+    ):
+        if table in found:
+            found[table].add(collation)
+    return found
+
+
+def test_names_and_tags_compare_byte_for_byte_and_trailing_spaces_count(engine):
     with engine.connect() as conn:
-        collations = conn.exec_driver_sql(
-            "SELECT DISTINCT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
-        ).scalars()
-        assert set(collations) == {"utf8mb4_bin"}
+        assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}
 
 
 def test_migrating_twice_changes_nothing(engine):
@@ -102,3 +129,153 @@ def test_migrating_twice_changes_nothing(engine):
     with engine.connect() as conn:
         assert table_rows(conn, "namespaces") == before
     assert [row["kind"] for row in before] == ["global"]
+
+
+# -- 0004: NO PAD names, registry times to the microsecond, proxy notices -------------------
+def indexes(conn) -> set[tuple]:
+    """Every index of the database: (table, index, unique, position, column)."""
+    return set(
+        conn.exec_driver_sql(
+            "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME FROM information_schema.STATISTICS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'alembic_version'"
+        ).all()
+    )
+
+
+def downgrade(engine, revision: str) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+@pytest.fixture
+def at_0003(mariadb, database):
+    """An engine on a database at 0003, filled with ROWS_AT_0001 (the tables as 0001-0003 made them: utf8mb4_bin)."""
+    engine = mariadb.engine(database)
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        for name, rows in ROWS_AT_0001.items():
+            conn.execute(sa.insert(sa.Table(name, sa.MetaData(), autoload_with=conn)), rows)
+    migrate.upgrade(engine, "0003")
+    yield engine
+    engine.dispose()
+
+
+def everything(conn) -> dict[str, list[dict]]:
+    return {name: table_rows(conn, name) for name in sa.inspect(conn).get_table_names()}
+
+
+def test_0004_converts_every_text_column_and_keeps_every_index(at_0003):
+    with at_0003.connect() as conn:
+        assert {c for found in collations(conn).values() for c in found} == {"utf8mb4_bin"}
+        before = indexes(conn)
+    migrate.upgrade(at_0003)
+    with at_0003.connect() as conn:
+        assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}
+        added = {
+            ("activities", "ix_activities_repository_action", 1, 1, "repository"),
+            ("activities", "ix_activities_repository_action", 1, 2, "action"),
+            ("forwarded_notices", "PRIMARY", 0, 1, "peer"),
+            ("forwarded_notices", "ix_forwarded_notices_last_seen_ms", 1, 1, "last_seen_ms"),
+        }
+        assert indexes(conn) == before | added
+
+
+def test_0004_stopped_part_way_finishes_when_run_again(at_0003):
+    """MariaDB commits each ALTER TABLE: a run cut off after some tables must not fail on the next."""
+    with at_0003.begin() as conn:
+        conn.exec_driver_sql(
+            "ALTER TABLE tags CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin, "
+            "ADD COLUMN event_at DATETIME(6) NULL"
+        )
+        conn.exec_driver_sql(
+            "ALTER TABLE activities CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin, "
+            "MODIFY occurred_at DATETIME(6) NOT NULL, ADD INDEX ix_activities_repository_action (repository, action)"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE forwarded_notices (peer VARCHAR(64) PRIMARY KEY, first_seen_ms BIGINT NOT NULL, "
+            "last_seen_ms BIGINT NOT NULL, requests BIGINT NOT NULL) COLLATE utf8mb4_nopad_bin"
+        )  # and then it stopped, before the table's index
+    assert migrate.current(at_0003) == "0003"
+    migrate.upgrade(at_0003)
+    assert migrate.current(at_0003) == "0004"
+    with at_0003.connect() as conn:
+        assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}
+        assert ("forwarded_notices", "ix_forwarded_notices_last_seen_ms", 1, 1, "last_seen_ms") in indexes(conn)
+        assert table_rows(conn, "tags")[0]["event_at"] is None
+
+
+def test_after_0004_a_name_with_trailing_spaces_no_longer_finds_the_name(at_0003):
+    store = Store(at_0003)
+    assert store.get_user("alice   ")["name"] == "alice"  # PAD SPACE: the spaces were ignored
+    migrate.upgrade(at_0003)
+    assert store.get_user("alice   ") is None
+    assert store.get_user("alice")["name"] == "alice"
+    assert store.get_team("web ") is None and store.get_namespace("web ") is None and store.get_robot("ci ") is None
+    assert store.get_repository("web/app ") is None
+
+
+def test_0004_refuses_names_ending_in_spaces_and_changes_nothing(at_0003):
+    with at_0003.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO users (id, name, password_hash, admin, enabled, created_at, updated_at, password_changed_at) "
+            "VALUES (3, 'carol  ', 'x', 0, 1, NOW(), NOW(), NOW())"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO tags (id, repository_id, name, digest, updated_at) VALUES (3, 1, 'v2 ', 'sha256:3', NOW())"
+        )
+        before = everything(conn)
+
+    with pytest.raises(Exception, match="migration 0004 changed nothing") as refused:
+        migrate.upgrade(at_0003)
+
+    message = str(refused.value)
+    assert "users id 3 'carol  '" in message and "tags id 3 'v2 ' in repository 'web/app'" in message
+    assert "TRIM(TRAILING ' ' FROM name)" in message and "'dockyard-auth migrate' again" in message
+    assert "alice" not in message and "'v1'" not in message
+    assert migrate.current(at_0003) == "0003"
+    with at_0003.connect() as conn:
+        assert everything(conn) == before
+        assert {c for found in collations(conn).values() for c in found} == {"utf8mb4_bin"}
+
+    # Done as the message says, the migration goes through.
+    with at_0003.begin() as conn:
+        conn.exec_driver_sql("UPDATE users SET name = TRIM(TRAILING ' ' FROM name) WHERE id = 3")
+        conn.exec_driver_sql("UPDATE tags SET name = TRIM(TRAILING ' ' FROM name) WHERE id = 3")
+    migrate.upgrade(at_0003)
+    assert migrate.current(at_0003) == "0004"
+    assert Store(at_0003).get_user("carol")["id"] == 3
+
+
+def test_0004_downgrades_to_utf8mb4_bin_with_every_row_and_index(at_0003):
+    with at_0003.connect() as conn:
+        before, before_indexes = everything(conn), indexes(conn)
+    migrate.upgrade(at_0003)
+    assert migrate.current(at_0003) == "0004"
+    with at_0003.begin() as conn:
+        conn.exec_driver_sql("UPDATE activities SET occurred_at = '2026-01-02 03:04:05.678901'")
+    downgrade(at_0003, "0003")
+    assert migrate.current(at_0003) == "0003"
+    with at_0003.connect() as conn:
+        assert everything(conn) == before
+        assert indexes(conn) == before_indexes
+        assert {c for found in collations(conn).values() for c in found} == {"utf8mb4_bin"}
+
+
+def test_the_downgrade_refuses_names_that_pad_space_would_make_equal(at_0003):
+    migrate.upgrade(at_0003)
+    with at_0003.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO users (id, name, password_hash, admin, enabled, created_at, updated_at, password_changed_at) "
+            "VALUES (3, 'alice ', 'x', 0, 1, NOW(), NOW(), NOW())"
+        )
+        before = everything(conn)
+    with pytest.raises(Exception, match="the downgrade from 0004 changed nothing") as refused:
+        downgrade(at_0003, "0003")
+    assert "users id 1 'alice', id 3 'alice '" in str(refused.value)
+    assert migrate.current(at_0003) == "0004"
+    with at_0003.connect() as conn:
+        assert everything(conn) == before
+        assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
+import re
+import secrets
 
 import jwt
 import pytest
@@ -76,7 +79,10 @@ def test_login_without_scope_gives_an_empty_grant(seeded):
         ("admin", "repository:anything/app:*", ["*"]),
         ("robot+ci", "repository:web/app:pull,push,delete", ["pull", "push"]),
         ("robot+ci", "repository:alice/app:pull", []),
-        ("alice", "repository:localhost:5000/web/app:push", ["push"]),
+        # The registry stores these names whole: their namespace is the host-like first component, not web.
+        ("alice", "repository:localhost:5000/web/app:push", []),
+        ("alice", "repository:evil.example/web/app:pull,push", []),
+        ("admin", "repository:evil.example/web/app:push", ["push"]),
         ("alice", "repository(plugin):web/app:pull", ["pull"]),
     ],
 )
@@ -216,20 +222,27 @@ def test_oauth2_errors(seeded, form, status, error):
     assert resp.get_json()["error"] == error
 
 
+def token_from(test_client, user: str, password: str, address: str):
+    return test_client.get(
+        "/token", query_string={"service": SERVICE}, headers=basic(user, password),
+        environ_base={"REMOTE_ADDR": address},
+    )  # fmt: skip
+
+
 def test_failed_logins_back_off_per_address_but_a_known_good_credential_still_works(seeded, make_client, config_data):
     config_data["security"]["backoff"] = {"threshold": 2, "max_delay": 60, "account_max_delay": 5}
     test_client, server = make_client(config_data)
-    good = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "robot-secret"))
+    good = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "alice-pw"))
     assert good.status_code == 200
     codes = [
-        test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "guess")).status_code
+        test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "guess")).status_code
         for _ in range(4)
     ]
     assert codes[:2] == [401, 401] and codes[-1] == 429
-    throttled = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "guess"))
-    assert int(throttled.headers["Retry-After"]) >= 1
-    # The robot's own, recently verified secret is not locked out by someone guessing.
-    again = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "robot-secret"))
+    throttled = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("nobody", "guess"))
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+    # alice's own, recently verified password is not locked out by someone guessing from her address.
+    again = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "alice-pw"))
     assert again.status_code == 200
 
 
@@ -238,20 +251,117 @@ def test_the_back_off_is_shared_by_servers_on_one_database_and_spares_a_known_ad
     first, _ = make_client(config_data)
     second, _ = make_client(config_data)  # another worker or host: no memory, no cache in common with the first
 
-    def token(test_client, password: str, address: str):
-        return test_client.get(
-            "/token", query_string={"service": SERVICE}, headers=basic("robot+ci", password),
-            environ_base={"REMOTE_ADDR": address},
-        )  # fmt: skip
-
-    assert token(first, "robot-secret", "192.0.2.10").status_code == 200  # where the robot runs
-    assert [token(first, "guess", "198.51.100.7").status_code for _ in range(3)] == [401, 401, 429]
+    assert token_from(first, "alice", "alice-pw", "192.0.2.10").status_code == 200  # where alice works
+    assert [token_from(first, "alice", "guess", "198.51.100.7").status_code for _ in range(3)] == [401, 401, 429]
     # The guesser is held back on the other server too, whatever it sends.
-    refused = token(second, "robot-secret", "198.51.100.7")
+    refused = token_from(second, "alice", "alice-pw", "198.51.100.7")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     # The account is held back briefly from a new address, but not where it logged in before.
-    assert token(second, "robot-secret", "203.0.113.5").status_code == 429
-    assert token(second, "robot-secret", "192.0.2.10").status_code == 200
+    assert token_from(second, "alice", "alice-pw", "203.0.113.5").status_code == 429
+    assert token_from(second, "alice", "alice-pw", "192.0.2.10").status_code == 200
+
+
+def test_guessing_from_a_shared_address_locks_out_neither_the_robot_nor_the_admin(seeded, make_client, config_data):
+    """Behind one NAT or proxy address: the guesser is slowed, the robot and the admin who logged in there are not."""
+    config_data["security"]["credential_cache_ttl"] = 0  # every request below is checked, none remembered
+    test_client, _server = make_client(config_data)
+    shared = "192.0.2.44"
+    assert token_from(test_client, "robot+ci", "robot-secret", shared).status_code == 200
+    assert token_from(test_client, "admin", "admin-pw", shared).status_code == 200
+    guesses = [
+        token_from(test_client, f"user{secrets.token_hex(4)}", secrets.token_hex(8), shared).status_code
+        for _ in range(50)
+    ]
+    assert set(guesses[:5]) == {401} and guesses[-1] == 429  # the default threshold is 5: guessing is slowed
+    assert token_from(test_client, "robot+ci", "robot-secret", shared).status_code == 200
+    assert token_from(test_client, "admin", "admin-pw", shared).status_code == 200
+    # Someone who never logged in from there waits like the guesser.
+    assert token_from(test_client, "alice", "alice-pw", shared).status_code == 429
+
+
+def test_a_robot_is_never_held_back_but_its_failures_hold_back_the_address(seeded, make_client, config_data):
+    config_data["security"]["credential_cache_ttl"] = 0
+    config_data["security"]["backoff"] = {"threshold": 2}
+    test_client, _server = make_client(config_data)
+    attacker = "198.51.100.7"
+    assert [token_from(test_client, "robot+ci", "guess", attacker).status_code for _ in range(6)] == [401] * 6
+    assert token_from(test_client, "robot+ci", "robot-secret", "203.0.113.5").status_code == 200  # a new CI runner
+    assert token_from(test_client, "robot+ci", "robot-secret", attacker).status_code == 200
+    assert token_from(test_client, "alice", "alice-pw", attacker).status_code == 429
+
+
+@pytest.mark.parametrize("typed", ["alice   ", "alice\t", "Alice", " alice", "alice\0", "robot+ci ", "robot+CI"])
+def test_a_name_off_the_grammar_is_a_plain_401_even_with_the_right_password(seeded, typed):
+    test_client, _server = seeded
+    password = "robot-secret" if typed.lower().startswith("robot+") else "alice-pw"
+    resp = test_client.get("/token", query_string={"service": SERVICE}, headers=basic(typed, password))
+    unknown = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("nobody", password))
+    assert resp.status_code == 401
+    assert resp.get_json() == unknown.get_json()
+
+
+def test_a_name_off_the_grammar_does_not_escape_the_accounts_back_off(seeded, make_client, config_data):
+    """Trailing spaces once reached alice's account under another back-off count; now they reach no account."""
+    config_data["security"]["backoff"] = {"threshold": 2, "account_max_delay": 5}
+    test_client, _server = make_client(config_data)
+    for address in ("198.51.100.1", "198.51.100.2"):
+        token_from(test_client, "alice", "guess", address)
+    assert token_from(test_client, "alice", "alice-pw", "198.51.100.3").status_code == 429
+    assert token_from(test_client, "alice ", "alice-pw", "198.51.100.4").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["wrong\0", "\0", "alice-pw\0", "p" * 73, "é" * 40, b"\xff\xfe".decode("latin-1")],
+)
+def test_any_password_is_the_same_401_for_a_known_and_an_unknown_account(seeded, password):
+    test_client, _server = seeded
+    known = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", password))
+    unknown = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("nobody", password))
+    assert known.status_code == unknown.status_code == 401
+    assert known.get_json() == unknown.get_json()
+
+
+def test_bytes_that_are_not_utf8_in_basic_credentials_are_wrong_credentials(seeded):
+    test_client, _server = seeded
+    for raw in (b"alice:\xff\xfe", b"nobody:\xff\xfe", b"\xffalice:alice-pw"):
+        header = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+        resp = test_client.get("/token", query_string={"service": SERVICE}, headers=header)
+        assert resp.status_code == 401, raw
+        assert resp.get_json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_a_non_ascii_authorization_header_is_a_400_not_a_500(seeded):
+    test_client, _server = seeded
+    for header in ("Basic ÿÿÿÿ", "Basic YWxpY2U6é", "Básic YWxpY2U6YWxpY2UtcHc="):
+        resp = test_client.get("/token", query_string={"service": SERVICE}, headers={"Authorization": header})
+        assert resp.status_code == 400, header
+        assert resp.get_json()["errors"][0]["code"] == "INVALID_REQUEST"
+
+
+def test_robot_tokens_name_the_robot_as_it_logs_in(seeded):
+    test_client, server = seeded
+    resp = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("robot+ci", "robot-secret"))
+    assert claims_of(server, resp.get_json())["sub"] == "robot+ci"
+    server.store.create_user("ci", server.hasher.hash("user-ci-pw"))
+    user = test_client.get("/token", query_string={"service": SERVICE}, headers=basic("ci", "user-ci-pw"))
+    assert claims_of(server, user.get_json())["sub"] == "ci"
+
+
+def test_refused_logins_log_a_name_only_when_it_is_an_account(seeded, caplog):
+    test_client, _server = seeded
+    caplog.set_level(logging.INFO, logger="dockyard_auth")
+    test_client.get("/token", query_string={"service": SERVICE}, headers=basic("alice", "wrong"))
+    test_client.get("/token", query_string={"service": SERVICE}, headers=basic("hunter2-typed-here", "x"))
+    test_client.post(
+        "/token", data={"service": SERVICE, "grant_type": "password", "username": "S3cret!pw", "password": "x"}
+    )
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 3
+    assert "'alice'" in refused[0]
+    for line in refused[1:]:
+        assert "hunter2" not in line and "S3cret" not in line
+        assert re.search(r"unknown name #[0-9a-f]{12}", line)
 
 
 def test_health_and_metrics(seeded):

@@ -9,9 +9,13 @@ same throttling.
 
 Conventions, the same on every route:
 
-* Bodies of POST, PUT and PATCH are JSON objects (``Content-Type:
-  application/json``, 415 otherwise); unknown fields, wrong types, bad names
-  and bad values are refused with 400.
+* Every call that changes something (POST, PUT, PATCH, DELETE) is sent with
+  ``Content-Type: application/json``, with a body or without (415
+  otherwise): no HTML form and no cross-site request a browser sends
+  without asking first can carry that type, so a browser holding an
+  admin's Basic credentials cannot be made to change anything.
+* Bodies of POST, PUT and PATCH are JSON objects; unknown fields, wrong
+  types, bad names and bad values are refused with 400.
 * Lists take ``offset`` (default 0) and ``limit`` (default 50, at most 500)
   and answer ``{"items": [...], "total": N, "offset": o, "limit": l}``.
 * Errors are ``{"errors": [{"code": ..., "message": ...}]}``; the message names
@@ -22,6 +26,8 @@ Conventions, the same on every route:
   No other namespace can be called that, as names cannot start with '_'.
 * Password and secret hashes are never returned; a robot's secret is
   returned once, when it is made (created or rotated).
+* A robot calling the API has a ceiling (see :mod:`dockyard_auth.ceiling`):
+  403 for what lies above it.
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from dockyard_auth.authn import ROBOT_PREFIX, AuthFailed, BadRequest, Throttled, client_address, parse_basic
+from dockyard_auth.authn import AuthFailed, BadRequest, Throttled, client_address, parse_basic
+from dockyard_auth.ceiling import Change, Op, RobotCaller, refusal
 from dockyard_auth.names import InvalidName, check_account_name, parse_repository, quote
-from dockyard_auth.passwords import new_robot_secret
-from dockyard_auth.permissions import REPOSITORY_ACTIONS, Role, SubjectKind, Visibility
+from dockyard_auth.passwords import new_robot_secret, password_problem
+from dockyard_auth.permissions import REPOSITORY_ACTIONS, ROBOT_PREFIX, Role, SubjectKind, Visibility
 from dockyard_auth.store import GLOBAL, NotFound, Page, StoreError, utcnow
 
 log = logging.getLogger("dockyard_auth")
@@ -49,12 +56,10 @@ GLOBAL_REF = "_global"  # the global namespace's name in the API
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 2**31 - 1
-PASSWORD_MIN_CHARS = 8
-PASSWORD_MAX_CHARS = 256
-BCRYPT_MAX_BYTES = 72  # bcrypt reads no further (and bcrypt >= 5 refuses longer secrets)
 DESCRIPTION_MAX = 255  # the columns' size
 ACTOR_MAX = 255
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="dockyard"'}
+CHANGING_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 JSON_TYPES = {type(None): "null", bool: "true or false", int: "a number", float: "a number", str: "a string"}
 RFC3339_RE = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?:\.\d+)?(?P<zone>[Zz]|[+-]\d{2}:\d{2})"
@@ -106,10 +111,6 @@ def read_body(fields: dict[str, Field], *, empty_ok: bool = False) -> dict:
     data = request.get_data(cache=True)
     if empty_ok and not data:
         return {}
-    if request.mimetype != "application/json":
-        given = repr(request.mimetype) if request.mimetype else "none"
-        message = f"the body must be JSON sent with 'Content-Type: application/json' (the type was {given})"
-        raise ApiError(415, "UNSUPPORTED", message)
     try:
         body = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -165,15 +166,9 @@ def description_of(body: dict, default: str | None = None) -> str | None:
 
 
 def check_password(value: str) -> str:
-    if len(value) < PASSWORD_MIN_CHARS or len(value) > PASSWORD_MAX_CHARS:
-        raise invalid(f"field 'password' has {len(value)} characters; use {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS}")
-    size = len(value.encode("utf-8"))
-    if size > BCRYPT_MAX_BYTES:
-        raise invalid(
-            f"field 'password' is {size} bytes in UTF-8; bcrypt uses at most {BCRYPT_MAX_BYTES}: use a shorter one"
-        )
-    if "\0" in value:
-        raise invalid("field 'password' contains a NUL character, which bcrypt cannot hash: leave it out")
+    problem = password_problem(value)
+    if problem:
+        raise invalid(f"field 'password' {problem}")
     return value
 
 
@@ -445,22 +440,30 @@ def create_api(server) -> Blueprint:
             subject = server.authenticator.authenticate(credentials, address)
         except Throttled as exc:
             raise ApiError(429, "TOOMANYREQUESTS", str(exc), {"Retry-After": str(int(exc.retry_after) + 1)}) from exc
-        except (AuthFailed, ValueError) as exc:
-            # ValueError: a password bcrypt cannot take (over 72 bytes, NUL), so no account's.
-            log.info("api refused: bad credentials for %r from %s", credentials.username, address)
+        except AuthFailed as exc:
+            log.info("api refused: bad credentials for %s from %s", server.log_name(credentials.username, exc), address)
             raise ApiError(401, "UNAUTHORIZED", "invalid username or password", BASIC_CHALLENGE) from exc
+        g.robot_caller = None
         if subject.kind == SubjectKind.USER and subject.admin:
-            g.api_caller = subject.name
-            return
-        if subject.kind == SubjectKind.ROBOT:
-            robot = store.get_robot(subject.name)
-            if robot is not None and robot["api_admin"]:
-                g.api_caller = ROBOT_PREFIX + subject.name
-                return
-        log.info("api refused: %r is not an admin (%s %s)", credentials.username, request.method, request.path)
-        raise ApiError(
-            403, "DENIED", f"{credentials.username!r} may not use the admin API: it is for admins and api_admin robots"
-        )
+            g.api_caller = subject.login
+        elif subject.kind == SubjectKind.ROBOT and (robot := store.get_robot(subject.name)) and robot["api_admin"]:
+            g.api_caller = subject.login
+            grants = store.robot_permissions(robot["name"])
+            grants = {namespace_ref(grant["namespace"]): frozenset(grant["actions"]) for grant in grants}
+            g.robot_caller = RobotCaller(robot["name"], grants)
+        else:
+            log.info("api refused: %r is not an admin (%s %s)", subject.login, request.method, request.path)
+            raise ApiError(
+                403, "DENIED", f"{subject.login!r} may not use the admin API: it is for admins and api_admin robots"
+            )
+        if request.method in CHANGING_METHODS and request.mimetype != "application/json":
+            given = repr(request.mimetype) if request.mimetype else "none"
+            raise ApiError(
+                415,
+                "UNSUPPORTED",
+                f"{request.method} needs 'Content-Type: application/json', with a body or without "
+                f"(the type was {given})",
+            )
 
     @bp.get("/openapi.json")
     def openapi():
@@ -474,6 +477,25 @@ def create_api(server) -> Blueprint:
 def caller() -> str:
     """Who is calling the API (for the log): a user name or ``robot+<name>``."""
     return g.api_caller
+
+
+def admin_user(store, name: str) -> bool:
+    row = store.get_user(name)
+    return bool(row and row["admin"])
+
+
+def api_admin_robot(store, name: str) -> bool:
+    row = store.get_robot(name)
+    return bool(row and row["api_admin"])
+
+
+def within_ceiling(change: Change) -> None:
+    """Refuse (403) a change above a calling robot's ceiling; admin users have none."""
+    robot = g.get("robot_caller")
+    reason = refusal(robot, change) if robot is not None else None
+    if reason:
+        log.info("api refused: %s", reason)
+        raise ApiError(403, "DENIED", reason)
 
 
 def _user_routes(bp: Blueprint, server) -> None:
@@ -495,8 +517,9 @@ def _user_routes(bp: Blueprint, server) -> None:
     def create_user():
         body = read_body(USER_CREATE)
         name = account_name("user", body["name"], "field 'name'")
-        password_hash = hasher.hash(check_password(body["password"]))
         admin, enabled = body.get("admin", False), body.get("enabled", True)
+        within_ceiling(Change(Op.CREATE_USER, name, makes_admin=admin))
+        password_hash = hasher.hash(check_password(body["password"]))
         row = store.create_user(name, password_hash, admin=admin, enabled=enabled)
         log.info("api: %s created user %r (admin=%s, enabled=%s)", caller(), name, admin, enabled)
         return created(user_json(row), url_for(".get_user", name=name))
@@ -511,6 +534,9 @@ def _user_routes(bp: Blueprint, server) -> None:
         name = account_name("user", name, "URL path")
         body = read_body(USER_UPDATE)
         require_changes(body, USER_UPDATE)
+        within_ceiling(
+            Change(Op.UPDATE_USER, name, target_admin=admin_user(store, name), makes_admin=body.get("admin") is True)
+        )
         password = body.get("password")
         password_hash = hasher.hash(check_password(password)) if password is not None else None
         row = store.update_user_keeping_an_admin(
@@ -523,6 +549,7 @@ def _user_routes(bp: Blueprint, server) -> None:
     @bp.delete("/users/<name>")
     def delete_user(name: str):
         name = account_name("user", name, "URL path")
+        within_ceiling(Change(Op.DELETE_USER, name, target_admin=admin_user(store, name)))
         store.delete_user_keeping_an_admin(name)
         log.info("api: %s deleted user %r (and their personal namespace)", caller(), name)
         return no_content()
@@ -688,6 +715,7 @@ def _robot_routes(bp: Blueprint, server) -> None:
         description = description_of(body, "")
         expires_at = parse_time("expires_at", body.get("expires_at"))
         api_admin = body.get("api_admin", False)
+        within_ceiling(Change(Op.CREATE_ROBOT, name, makes_admin=api_admin))
         secret = new_robot_secret()
         row = store.create_robot(name, hasher.hash(secret), description, api_admin=api_admin, expires_at=expires_at)
         log.info("api: %s created robot %r (api_admin=%s)", caller(), name, api_admin)
@@ -706,6 +734,14 @@ def _robot_routes(bp: Blueprint, server) -> None:
         name = robot_path(name)
         body = read_body(ROBOT_UPDATE)
         require_changes(body, ROBOT_UPDATE)
+        within_ceiling(
+            Change(
+                Op.UPDATE_ROBOT,
+                name,
+                target_admin=api_admin_robot(store, name),
+                makes_admin=body.get("api_admin") is True,
+            )
+        )
         changes = {key: body[key] for key in ("enabled", "api_admin") if key in body}
         if "description" in body:
             changes["description"] = description_of(body)
@@ -718,6 +754,7 @@ def _robot_routes(bp: Blueprint, server) -> None:
     @bp.delete("/robots/<name>")
     def delete_robot(name: str):
         name = robot_path(name)
+        within_ceiling(Change(Op.DELETE_ROBOT, name, target_admin=api_admin_robot(store, name)))
         store.delete_robot(name)
         log.info("api: %s deleted robot %r", caller(), name)
         return no_content()
@@ -726,6 +763,7 @@ def _robot_routes(bp: Blueprint, server) -> None:
     def rotate_secret(name: str):
         name = robot_path(name)
         read_body({}, empty_ok=True)
+        within_ceiling(Change(Op.ROTATE_SECRET, name))
         secret = new_robot_secret()
         row = store.update_robot(name, secret_hash=hasher.hash(secret))
         log.info("api: %s rotated the secret of robot %r", caller(), name)
@@ -741,6 +779,9 @@ def _robot_routes(bp: Blueprint, server) -> None:
     def set_permission(name: str, namespace: str):
         name, stored = robot_path(name), namespace_name(namespace, "URL path")
         actions = actions_of(read_body(PERMISSION_SET)["actions"])
+        within_ceiling(
+            Change(Op.SET_GRANT, name, api_admin_robot(store, name), namespace=namespace, actions=frozenset(actions))
+        )
         row = store.set_robot_permission(name, stored, actions)
         log.info("api: %s granted robot %r on namespace %r: %s", caller(), name, namespace, ",".join(actions) or "-")
         return jsonify(permission_json(row))
@@ -748,6 +789,7 @@ def _robot_routes(bp: Blueprint, server) -> None:
     @bp.delete("/robots/<name>/permissions/<namespace>")
     def delete_permission(name: str, namespace: str):
         name, stored = robot_path(name), namespace_name(namespace, "URL path")
+        within_ceiling(Change(Op.DELETE_GRANT, name, api_admin_robot(store, name), namespace=namespace))
         if not any(grant["namespace"] == stored for grant in store.robot_permissions(name)):
             raise NotFound(f"robot {name!r} has no grant on namespace {namespace!r}")
         store.set_robot_permission(name, stored, [])
@@ -787,6 +829,10 @@ def _record_routes(bp: Blueprint, server) -> None:
         if repository is not None:
             repository = repository_name(repository, "query parameter 'repository'")
         actor = args.get("actor")
+        if actor is not None:
+            # An unencoded '+' in a query string reads as a space, and no name holds one:
+            # ?actor=robot+ci means the robot robot+ci.
+            actor = actor.replace(" ", "+")
         if actor is not None and not 0 < len(actor) <= ACTOR_MAX:
             raise invalid(f"query parameter 'actor': give a user name or robot+<name>, 1 to {ACTOR_MAX} characters")
         return page_json(store.list_activities(offset, limit, repository, actor), activity_json)

@@ -13,10 +13,13 @@ Routes:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
+import ipaddress
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +34,7 @@ from dockyard_auth.authn import (
     Credentials,
     Throttled,
     client_address,
+    name_for_log,
     parse_basic,
 )
 from dockyard_auth.config import Config
@@ -46,6 +50,57 @@ from dockyard_auth.throttle import Backoff
 log = logging.getLogger("dockyard_auth")
 
 
+FORWARDED_NOTE_INTERVAL = 60  # seconds between two notes of one peer by one worker
+FORWARDED_REPORT_WINDOW = 86400  # seconds /healthz looks back
+
+
+@dataclass
+class ForwardedWatch:
+    """Notes peers that send X-Forwarded-For without being trusted proxies, for /healthz to report.
+
+    Such a peer is almost always the deployment's own proxy missing from
+    ``security.trusted_proxies``: every client behind it then shares its
+    address for the back-off. A peer is written to the database at most once
+    a minute per worker, so a busy proxy costs nothing worth measuring.
+    """
+
+    store: Store
+    trusted: tuple
+    clock: Callable[[], float] = time.time
+    _noted: dict[str, float] = field(default_factory=dict)
+
+    def see(self, peer: str | None, forwarded_for: str | None) -> None:
+        if not forwarded_for or not peer or _in_networks(peer, self.trusted):
+            return
+        now = self.clock()
+        if now - self._noted.get(peer, -FORWARDED_NOTE_INTERVAL) < FORWARDED_NOTE_INTERVAL:
+            return
+        if len(self._noted) > 1000:  # noqa: PLR2004 - a bound on memory, not a rule
+            self._noted.clear()
+        self._noted[peer] = now
+        try:
+            self.store.note_forwarded(peer, int(now * 1000))
+        except SQLAlchemyError:
+            log.warning("could not note the untrusted proxy %s: the database is unavailable", peer)
+
+    def report(self) -> list[str]:
+        since_ms = int((self.clock() - FORWARDED_REPORT_WINDOW) * 1000)
+        return [
+            f"{row['peer']} sent X-Forwarded-For but is not in security.trusted_proxies (last at "
+            f"{dt.datetime.fromtimestamp(row['last_seen_ms'] / 1000, dt.UTC):%Y-%m-%dT%H:%M:%SZ}): every client "
+            "behind it counts as that one address for the back-off; add it to security.trusted_proxies"
+            for row in self.store.forwarded_since(since_ms)
+        ]
+
+
+def _in_networks(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
 @dataclass
 class Server:
     """What every request needs, made once per worker process."""
@@ -57,6 +112,9 @@ class Server:
     authenticator: Authenticator
     metrics: Metrics
     notifications_secret: str | None
+    log_key: bytes = b""
+    metrics_token: str | None = None
+    forwarded: ForwardedWatch | None = None
 
     @classmethod
     def from_config(cls, config: Config, engine=None) -> Server:
@@ -84,7 +142,15 @@ class Server:
             authenticator=authenticator,
             metrics=Metrics(),
             notifications_secret=config.notifications_secret() if config.notifications_enabled else None,
+            # Stable across workers and restarts, secret, and changed with the signing key.
+            log_key=hashlib.sha256(b"dockyard-auth log names\0" + config.signing_key.read_bytes()).digest(),
+            metrics_token=config.metrics_token(),
+            forwarded=ForwardedWatch(store, config.trusted_proxies),
         )
+
+    def log_name(self, typed: str, failure: AuthFailed) -> str:
+        """A refused login's name as the log may show it (see authn.name_for_log)."""
+        return name_for_log(typed, failure.login is not None, self.log_key)
 
     # -- token grants ---------------------------------------------------------
     def access_for(self, subject: Subject, scopes: list[Scope]) -> list[dict]:
@@ -111,7 +177,7 @@ class Server:
         claims = tokens.build_claims(
             issuer=self.config.issuer,
             service=self.config.service,
-            subject=subject.name,
+            subject=subject.login,
             access=access,
             now=now,
             ttl=self.config.token_ttl,
@@ -153,6 +219,8 @@ def create_app(config: Config, server: Server | None = None) -> Flask:
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
+        if server.forwarded is not None:
+            server.forwarded.see(request.remote_addr, request.headers.get("X-Forwarded-For"))
 
     @app.after_request
     def _count(response: Response) -> Response:
@@ -206,15 +274,17 @@ def token_routes(server: Server) -> Blueprint:
             return registry_error(400, "INVALID_SCOPE", str(exc))
         except BadRequest as exc:
             return registry_error(400, "INVALID_REQUEST", str(exc))
+        address = caller_address(config)
         try:
-            subject = server.authenticator.authenticate(credentials, caller_address(config))
+            subject = server.authenticator.authenticate(credentials, address)
         except AuthFailed as exc:
-            log.info("token refused: bad credentials for %r from %s", credentials.username, caller_address(config))
+            who = server.log_name(credentials.username, exc)
+            log.info("token refused: bad credentials for %s from %s", who, address)
             return registry_error(401, "UNAUTHORIZED", str(exc), BASIC_CHALLENGE)
         except Throttled as exc:
             return registry_error(429, "TOOMANYREQUESTS", str(exc), {"Retry-After": str(int(exc.retry_after) + 1)})
         access = server.access_for(subject, scopes)
-        log.info("token for %r: %s", subject.name or "(anonymous)", _describe(access))
+        log.info("token for %r: %s", subject.login or "(anonymous)", _describe(access))
         return jsonify(server.issue(subject, access))
 
     @routes.post("/token")
@@ -233,18 +303,19 @@ def token_routes(server: Server) -> Blueprint:
             )
         if not username or password is None:
             return oauth_error(400, "invalid_request", "grant_type=password needs username and password")
+        address = caller_address(config)
         try:
             scopes = parse_scopes(form.getlist("scope"))
-            subject = server.authenticator.authenticate(Credentials(username, password), caller_address(config))
+            subject = server.authenticator.authenticate(Credentials(username, password), address)
         except ScopeError as exc:
             return oauth_error(400, "invalid_scope", str(exc))
         except AuthFailed as exc:
-            log.info("token refused: bad credentials for %r from %s", username, caller_address(config))
+            log.info("token refused: bad credentials for %s from %s", server.log_name(username, exc), address)
             return oauth_error(401, "invalid_grant", str(exc))
         except Throttled as exc:
             return oauth_error(429, "slow_down", str(exc), {"Retry-After": str(int(exc.retry_after) + 1)})
         access = server.access_for(subject, scopes)
-        log.info("token for %r: %s", subject.name, _describe(access))
+        log.info("token for %r: %s", subject.login, _describe(access))
         body = server.issue(subject, access)
         granted = [Scope(a["type"], a["name"], tuple(a["actions"])).text() for a in access if a["actions"]]
         body["scope"] = " ".join(granted)
@@ -268,7 +339,7 @@ def event_routes(server: Server) -> Blueprint:
         if request.mimetype not in notifications.EVENT_MEDIA_TYPES:
             return registry_error(415, "UNSUPPORTED", f"unsupported content type {request.mimetype!r}")
         try:
-            events = notifications.parse_envelope(request.get_json(force=True, silent=True))
+            events = notifications.parse_body(request.get_data(cache=False))
         except notifications.EventError as exc:
             return registry_error(400, "INVALID_REQUEST", str(exc))
         counts = {"stored": 0, "duplicates": 0, "ignored": 0}
@@ -299,16 +370,32 @@ def operation_routes(server: Server) -> Blueprint:
     def healthz():
         try:
             server.store.ping()
+            warnings = server.forwarded.report() if server.forwarded is not None else []
         except SQLAlchemyError:
             return jsonify({"status": "database unreachable"}), 503
-        return jsonify({"status": "ok"})
+        return jsonify({"status": "ok", **({"warnings": warnings} if warnings else {})})
 
     @routes.get("/metrics")
     def metrics():
+        if not _in_networks(caller_address(server.config), server.config.metrics_allow) and not _bearer_matches(
+            request.headers.get("Authorization"), server.metrics_token
+        ):
+            return registry_error(
+                403,
+                "DENIED",
+                "the metrics are served only to the networks in metrics.allow or with the bearer token "
+                "of metrics.token_file",
+            )
         data, content_type = server.metrics.render()
         return Response(data, content_type=content_type)
 
     return routes
+
+
+def _bearer_matches(header: str | None, secret: str | None) -> bool:
+    if not secret or not header:
+        return False
+    return hmac.compare_digest(header.encode("utf-8", errors="surrogatepass"), f"Bearer {secret}".encode())
 
 
 def _describe(access: list[dict]) -> str:
@@ -316,20 +403,28 @@ def _describe(access: list[dict]) -> str:
 
 
 def _change_for(store: Store, activity: notifications.Activity):
-    """What an activity does to the repositories and tags the server knows."""
+    """What an activity does to the repositories and tags the server knows, as of the registry's time of it.
+
+    A tag the server knows a later change of stays as it is (the store asks
+    ``notifications.event_applies``); the activity is recorded all the same.
+    """
+    at = activity.occurred_at
 
     def push(conn):
-        if activity.tag:
-            store.put_tag(conn, activity.repository, activity.tag, activity.digest or "", activity.media_type)
-        else:
+        if not activity.tag:
             store.ensure_repository(conn, activity.repository)
+        elif not store.put_tag(conn, activity.repository, activity.tag, activity.digest or "", activity.media_type, at):
+            log.info(
+                "event %s: push of %s:%s at %s left out: a later change of the tag is known",
+                activity.event_id, activity.repository, activity.tag, at.isoformat(),
+            )  # fmt: skip
 
     def remove(conn):
         if activity.tag:
-            store.delete_tag(conn, activity.repository, activity.tag)
+            store.delete_tag(conn, activity.repository, activity.tag, at)
         elif activity.digest:
-            store.delete_digest(conn, activity.repository, activity.digest)
+            store.delete_digest(conn, activity.repository, activity.digest, at)
         else:
-            store.delete_repository(conn, activity.repository)
+            store.delete_repository_as_of(conn, activity.repository, at)
 
     return {"push": push, "delete": remove}.get(activity.action)

@@ -4,9 +4,12 @@
 
 Users log in with their name; robots with ``robot+<name>`` and their secret.
 Every failure looks the same to the caller (which of name or password was
-wrong is never told), and every failure costs one bcrypt check: a missing
-account is checked against a dummy hash, a disabled or expired one against
-its own.
+wrong is never told), and every failure costs one bcrypt check: a name that
+breaks the account grammar, a missing account and a secret bcrypt cannot take
+are checked against a dummy hash, a disabled or expired account against its
+own. The typed name is checked against the grammar before any lookup, so
+only a canonical name (the one stored, byte for byte) ever reaches the
+database or a back-off count.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
 import ipaddress
 from dataclasses import dataclass
 
+from dockyard_auth.names import InvalidName, check_account_name
 from dockyard_auth.passwords import CredentialCache, Hasher
-from dockyard_auth.permissions import ANONYMOUS, Subject, SubjectKind
+from dockyard_auth.permissions import ANONYMOUS, ROBOT_PREFIX, Subject, SubjectKind
 from dockyard_auth.store import Store, utcnow
 from dockyard_auth.throttle import Backoff
-
-ROBOT_PREFIX = "robot+"
 
 
 class BadRequest(Exception):
@@ -30,7 +34,16 @@ class BadRequest(Exception):
 
 
 class AuthFailed(Exception):
-    """Wrong credentials (deliberately without saying which part)."""
+    """Wrong credentials (deliberately without saying which part).
+
+    ``login`` is the typed name when it names an existing account, else None:
+    only such a name may be logged (a password typed into the name field must
+    not land in the log).
+    """
+
+    def __init__(self, login: str | None = None) -> None:
+        super().__init__("invalid username or password")
+        self.login = login
 
 
 class Throttled(Exception):
@@ -46,20 +59,63 @@ class Credentials:
 
 
 def parse_basic(header: str | None) -> Credentials | None:
-    """Credentials from an ``Authorization: Basic ...`` header; None when there is no header."""
+    """Credentials from an ``Authorization: Basic ...`` header; None when there is no header.
+
+    A header that is not ``Basic <base64 of user:password>`` raises BadRequest.
+    The decoded bytes are read as UTF-8; bytes that are not UTF-8 are kept as
+    lone surrogates (``surrogateescape``), which no account name or password
+    can hold, so they fail like any wrong credentials instead of as a
+    malformed header.
+    """
     if header is None or header == "":
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value.strip():
         raise BadRequest("the Authorization header must be 'Basic <base64 of user:password>'")
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("the Basic credentials are not valid base64 of UTF-8 'user:password'") from exc
-    username, sep, password = decoded.partition(":")
+        decoded = base64.b64decode(value.strip().encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise BadRequest("the Basic credentials are not valid base64 of 'user:password'") from exc
+    username, sep, password = decoded.decode("utf-8", errors="surrogateescape").partition(":")
     if not sep or not username:
         raise BadRequest("the Basic credentials must be 'user:password'")
     return Credentials(username, password)
+
+
+@dataclass(frozen=True)
+class Login:
+    """A typed login name that fits the grammar: a user's name or ``robot+<name>``."""
+
+    kind: SubjectKind
+    name: str  # the stored name (a robot's without the prefix)
+
+    @property
+    def text(self) -> str:
+        return ROBOT_PREFIX + self.name if self.kind == SubjectKind.ROBOT else self.name
+
+
+def parse_login(typed: str) -> Login | None:
+    """The login a typed name stands for, or None when it breaks the account grammar (no lookup is made)."""
+    kind, name = SubjectKind.USER, typed
+    if typed.startswith(ROBOT_PREFIX):
+        kind, name = SubjectKind.ROBOT, typed[len(ROBOT_PREFIX) :]
+    try:
+        check_account_name(kind.value, name)
+    except InvalidName:
+        return None
+    return Login(kind, name)
+
+
+def name_for_log(typed: str, known: bool, key: bytes) -> str:
+    """How a login name appears in the log: as typed when it names an account, else a short keyed hash.
+
+    A password typed into the name field never reaches the log; the hash
+    still lets an operator see that one unknown name was tried many times.
+    """
+    if known:
+        return repr(typed)
+    digest = hmac.new(key, typed.encode("utf-8", errors="surrogatepass"), hashlib.sha256).hexdigest()
+    return f"unknown name #{digest[:12]}"
 
 
 def client_address(remote: str | None, forwarded_for: str | None, trusted) -> str:
@@ -89,29 +145,32 @@ class Authenticator:
     def authenticate(self, credentials: Credentials | None, address: str) -> Subject:
         if credentials is None:
             return ANONYMOUS
-        name = credentials.username
-        if name.startswith(ROBOT_PREFIX):
-            kind, account = SubjectKind.ROBOT, name[len(ROBOT_PREFIX) :]
-            row = self.store.get_robot(account) if account else None
-            stored = row["secret_hash"] if row else None
-            usable = bool(row) and row["enabled"] and not _expired(row["expires_at"])
-        else:
-            kind, account = SubjectKind.USER, name
-            row = self.store.get_user(account)
-            stored = row["password_hash"] if row else None
-            usable = bool(row) and row["enabled"]
-
-        if usable and self.cache.hit(kind.value, account, credentials.password, stored):
-            return _subject(kind, row)
-        wait = self.backoff.wait_time(address, name)
+        login = parse_login(credentials.username)
+        row, stored, usable = self._account(login)
+        robot = login is not None and login.kind == SubjectKind.ROBOT
+        if usable and self.cache.hit(login.kind.value, login.name, credentials.password, stored):
+            return _subject(login.kind, row)
+        account = login.text if login else None
+        wait = self.backoff.wait_time(address, account, robot=robot)
         if wait > 0:
             raise Throttled(wait)
         if self.hasher.verify(credentials.password, stored) and usable:
-            self.backoff.succeeded(address, name)
-            self.cache.remember(kind.value, account, credentials.password, stored)
-            return _subject(kind, row)
-        self.backoff.failed(address, name)
-        raise AuthFailed("invalid username or password")
+            self.backoff.succeeded(address, account, robot=robot)
+            self.cache.remember(login.kind.value, login.name, credentials.password, stored)
+            return _subject(login.kind, row)
+        self.backoff.failed(address, account, robot=robot)
+        raise AuthFailed(login.text if row else None)
+
+    def _account(self, login: Login | None) -> tuple[dict | None, str | None, bool]:
+        """The account's row, its stored hash and whether it may log in; (None, None, False) when there is none."""
+        if login is None:
+            return None, None, False
+        if login.kind == SubjectKind.ROBOT:
+            row = self.store.get_robot(login.name)
+            usable = bool(row) and row["enabled"] and not _expired(row["expires_at"])
+            return row, row["secret_hash"] if row else None, usable
+        row = self.store.get_user(login.name)
+        return row, row["password_hash"] if row else None, bool(row) and row["enabled"]
 
 
 def _expired(expires_at: dt.datetime | None) -> bool:

@@ -23,10 +23,10 @@ from prometheus_client import multiprocess
 
 from dockyard_auth import __version__, migrate, sync
 from dockyard_auth.app import Server, create_app
-from dockyard_auth.config import Config, ConfigError, load
+from dockyard_auth.config import Config, ConfigError, load, startup_warnings
 from dockyard_auth.database import make_engine
 from dockyard_auth.names import check_account_name
-from dockyard_auth.passwords import Hasher
+from dockyard_auth.passwords import Hasher, password_problem
 from dockyard_auth.permissions import SYNC
 from dockyard_auth.store import Store
 
@@ -52,6 +52,10 @@ def bootstrap_admin(config: Config, engine, name: str | None = None, password: s
     if not name or not password:
         raise ConfigError("bootstrap_admin: set bootstrap_admin.name and bootstrap_admin.password_file")
     check_account_name("user", name)
+    problem = password_problem(password)
+    if problem:
+        # The same rules as any password the API sets; the password itself is never shown.
+        raise ConfigError(f"bootstrap_admin.password_file (or --password-file): the password {problem}")
     store = Store(engine)
     if store.admin_exists():
         return "an admin exists already: nothing to do"
@@ -87,6 +91,8 @@ def _sync_loop(config: Config, stop: threading.Event) -> None:
 
 
 def serve(config: Config, migrate_first: bool) -> int:
+    for warning in startup_warnings(config):
+        log.warning("%s", warning)
     engine = _engine(config)
     if migrate_first:
         migrate.upgrade(engine)
@@ -163,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load(args.config)
         _setup_logging(config.log_level)
         if args.command == "check-config":
+            for warning in startup_warnings(config):
+                print(f"warning: {warning}")
             print("configuration is valid")
             return 0
         if args.command == "serve":

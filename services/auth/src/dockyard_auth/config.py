@@ -26,6 +26,7 @@ from dockyard_auth.permissions import DeletePolicy, Policy, PushPolicy
 
 DEFAULT_PATH = "/etc/dockyard-auth/config.yml"
 KID_FORMATS = ("libtrust", "thumbprint")
+METRICS_ALLOW_DEFAULT = ("127.0.0.0/8", "::1/128")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -58,6 +59,10 @@ class Config:
     notifications_secret_file: Path | None = None
     notifications_record_pulls: bool = False
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+        ipaddress.ip_network(net) for net in METRICS_ALLOW_DEFAULT
+    )
+    metrics_token_file: Path | None = None
     credential_cache_ttl: int = 60
     max_request_bytes: int = 1024 * 1024
     backoff: Backoff = field(default_factory=Backoff)
@@ -79,6 +84,21 @@ class Config:
 
     def bootstrap_admin_password(self) -> str | None:
         return _read_secret(self.bootstrap_admin_password_file) if self.bootstrap_admin_password_file else None
+
+    def metrics_token(self) -> str | None:
+        return _read_secret(self.metrics_token_file) if self.metrics_token_file else None
+
+
+def startup_warnings(config: Config) -> list[str]:
+    """What a valid configuration still gets wrong for most deployments; logged by ``serve`` and ``check-config``."""
+    warnings = []
+    if not config.trusted_proxies:
+        warnings.append(
+            "security.trusted_proxies is empty: X-Forwarded-For is ignored, so behind a proxy every client has "
+            "the proxy's address for the back-off; list the proxy's address (GET /healthz names a proxy that "
+            "sends the header but is not listed)"
+        )
+    return warnings
 
 
 def _read_secret(path: Path) -> str:
@@ -161,6 +181,16 @@ class _Reader:
         return found
 
 
+def _networks(r: _Reader, key: str, default: list) -> list:
+    networks = []
+    for item in r.get(key, list, default):
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            r.problems.append(f"{key}: {item!r} is not an address or network (CIDR)")
+    return networks
+
+
 def parse(data: Any) -> Config:
     """A validated Config from parsed YAML; ConfigError lists every problem."""
     if not isinstance(data, dict):
@@ -189,12 +219,9 @@ def parse(data: Any) -> Config:
             "(or set notifications.enabled: false)"
         )
     record_pulls = r.get("notifications.record_pulls", bool, False)
-    proxies = []
-    for item in r.get("security.trusted_proxies", list, []):
-        try:
-            proxies.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            r.problems.append(f"security.trusted_proxies: {item!r} is not an address or network (CIDR)")
+    proxies = _networks(r, "security.trusted_proxies", [])
+    metrics_allow = _networks(r, "metrics.allow", list(METRICS_ALLOW_DEFAULT))
+    metrics_token_file = r.path("metrics.token_file")
     cache_ttl = r.number("security.credential_cache_ttl", 60, 0, 3600, " seconds (0 turns the cache off)")
     max_bytes = r.number("security.max_request_bytes", 1024 * 1024, 1024, 64 * 1024 * 1024, " bytes")
     backoff = Backoff(
@@ -247,6 +274,8 @@ def parse(data: Any) -> Config:
         notifications_secret_file=notifications_secret_file,
         notifications_record_pulls=record_pulls,
         trusted_proxies=tuple(proxies),
+        metrics_allow=tuple(metrics_allow),
+        metrics_token_file=metrics_token_file,
         credential_cache_ttl=cache_ttl,
         max_request_bytes=max_bytes,
         backoff=backoff,

@@ -13,10 +13,17 @@ from __future__ import annotations
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine, make_url
 
-# Every table: utf8mb4 with the binary collation, so names and tags compare
-# byte for byte (`v1` and `V1` are two tags), on InnoDB for transactions. The
-# schema and every migration that creates a table use these.
-TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+# Every table: utf8mb4 with the binary NO PAD collation, so names and tags
+# compare byte for byte (`v1` and `V1` are two tags, and `alice   ` is not
+# `alice`), on InnoDB for transactions. The schema and every migration from
+# 0004 on that creates a table use these.
+TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin", "mysql_engine": "InnoDB"}
+
+# What migrations 0001-0003 created when they were written: utf8mb4_bin, a PAD
+# SPACE collation (trailing spaces are ignored in comparisons, so `alice   `
+# matched `alice`). Frozen so that those migrations keep making exactly the
+# tables 0004 expects and converts; use it nowhere else.
+PAD_SPACE_TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
 
 
 def make_engine(url: str, password: str | None = None, pool_size: int = 5) -> Engine:

@@ -10,8 +10,14 @@ optional ``:port``. As in docker, the first component is a domain only if it
 contains ``.`` or ``:`` or is ``localhost``, and a domain must be followed by
 at least one path component.
 
-The namespace of a repository is the first path component when the path has
-more than one; a single-component path lies in the global namespace.
+The registry stores a repository under the name in the request's URL, whole:
+a push to ``evil.example/web/app`` makes the repository ``evil.example/web/app``
+(docker strips its own registry host before it asks, but any other client may
+send one). So the namespace of a repository is the first component of that
+whole name, host-like or not, when the name has more than one; a
+single-component name lies in the global namespace. Nothing is stripped: a
+grant on ``web`` never reaches ``evil.example/web/app``, whose namespace is
+``evil.example`` (a name no team or user can have).
 
 Pure functions, no I/O. Every check raises :class:`InvalidName`, a
 ``ValueError``, whose message quotes the bad value and says what is allowed.
@@ -59,15 +65,13 @@ def quote(value: str) -> str:
 class RepositoryName:
     """A valid repository name, split up.
 
-    ``full`` is the name as given; ``domain`` the registry host (``None`` when the
-    name has none); ``path`` the name without the domain; ``namespace`` the first
-    path component when the path has more than one (``None`` for the global
-    namespace); ``repository`` the path after the namespace, or the whole path.
+    ``full`` is the name as given (the registry's own name for it);
+    ``namespace`` its first component when it has more than one (``None`` for
+    the global namespace), a registry host included; ``repository`` the rest,
+    or the whole name.
     """
 
     full: str
-    domain: str | None
-    path: str
     namespace: str | None
     repository: str
 
@@ -104,10 +108,8 @@ def parse_repository(name: str) -> RepositoryName:
         )
     for component in parts:
         _check_path_component(name, component)
-    path = "/".join(parts)
-    if len(parts) > 1:
-        return RepositoryName(name, domain, path, parts[0], "/".join(parts[1:]))
-    return RepositoryName(name, domain, path, None, path)
+    first, _, rest = name.partition("/")
+    return RepositoryName(name, first, rest) if rest else RepositoryName(name, None, name)
 
 
 def check_account_name(kind: str, name: str) -> str:

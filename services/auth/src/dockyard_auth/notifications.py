@@ -6,11 +6,17 @@ Only manifest events make activities: a push or delete of an image (and a
 pull, when pulls are recorded). Blob events are ignored; so are mounts. A
 delete event carries no media type (only a digest, a tag, or the repository
 alone), so every delete is an image delete.
+
+The registry may deliver events late and out of order (a retry after an
+outage, several registries behind one server), so an event changes a tag only
+if it is not older than what the server knows of that tag:
+:func:`event_applies` decides, by the registry's own times.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 EVENT_MEDIA_TYPES = (
@@ -52,8 +58,17 @@ class Activity:
         return dict(self.__dict__)
 
 
+# What a DATETIME column holds (MariaDB supports the years 1000 to 9999).
+EARLIEST = dt.datetime(1000, 1, 1)  # naive UTC, as stored
+LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
+
+
 def parse_timestamp(text: str) -> dt.datetime:
-    """RFC 3339 (Go's time format, nanoseconds and all) to naive UTC, to the second."""
+    """RFC 3339 (Go's time format, nanoseconds and all) to naive UTC, to the microsecond.
+
+    ValueError when the text is no such time, has no zone, or lies outside the
+    years 1000-9999 once in UTC (what a DATETIME column holds).
+    """
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
@@ -67,7 +82,33 @@ def parse_timestamp(text: str) -> dt.datetime:
     moment = dt.datetime.fromisoformat(f"{date_part}T{rest}")
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
-    return moment.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError as exc:  # year 1 east of UTC, year 9999 west of it
+        raise ValueError(f"timestamp {text!r} is out of range: the years 1000-9999 (UTC) are") from exc
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"timestamp {text!r} is out of range: the years 1000-9999 (UTC) are")
+    return utc
+
+
+def event_applies(
+    action: str, at: dt.datetime, tag_at: dt.datetime | None, deleted_at: dt.datetime | None = None
+) -> bool:
+    """Whether a push or delete at the registry's time ``at`` may change a tag, given what the server knows.
+
+    ``tag_at`` is the time of the event or sync run that set the tag as it is
+    (None: no such tag, or one set before the server kept times). For a push,
+    ``deleted_at`` is the time of the latest delete recorded of the same tag,
+    of the pushed digest or of the whole repository (None: none). An event
+    older than either is left out: a late old push neither moves a tag back
+    nor brings back one deleted after it, and a late old delete does not
+    remove a tag set after it. Equal times apply: the later arrival wins.
+    """
+    if action not in ("push", "delete"):
+        raise ValueError(f"action {action!r}: only a push or a delete changes a tag")
+    if tag_at is not None and tag_at > at:
+        return False
+    return action == "delete" or deleted_at is None or deleted_at <= at
 
 
 def _text(mapping: dict, key: str, limit: int) -> str:
@@ -76,10 +117,23 @@ def _text(mapping: dict, key: str, limit: int) -> str:
         return ""
     if not isinstance(value, str):
         raise EventError(f"{key} is not a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON may escape a lone surrogate, which no database column holds
+        raise EventError(f"{key} is not valid Unicode: {exc.reason} at character {exc.start}") from exc
     return value[:limit]
 
 
-def parse_envelope(body: object) -> list[dict]:
+def parse_body(data: bytes) -> list:
+    """The events of a notification body; EventError unless it is a JSON object with an "events" list."""
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to read
+        raise EventError(f'the body must be a JSON object with an "events" list: it is not JSON ({exc})') from exc
+    return parse_envelope(body)
+
+
+def parse_envelope(body: object) -> list:
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise EventError('the body must be a JSON object with an "events" list')
     return body["events"]

@@ -23,7 +23,42 @@ from collections import OrderedDict
 from passlib.context import CryptContext
 
 ROBOT_SECRET_BYTES = 32
-BCRYPT_MAX_BYTES = 72
+BCRYPT_MAX_BYTES = 72  # bcrypt reads no further (and bcrypt >= 5 refuses longer secrets)
+PASSWORD_MIN_CHARS = 8
+PASSWORD_MAX_CHARS = 256
+
+
+def password_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a password (None when it can): the rules for every password the server sets.
+
+    The API, the bootstrap admin and anything else that sets a password use
+    these rules, so every stored password can also be typed at a login.
+    """
+    if not PASSWORD_MIN_CHARS <= len(value) <= PASSWORD_MAX_CHARS:
+        return f"has {len(value)} characters; use {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS}"
+    if "\0" in value:
+        return "contains a NUL character, which bcrypt cannot hash: leave it out"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode (it holds a lone surrogate)"
+    if size > BCRYPT_MAX_BYTES:
+        return f"is {size} bytes in UTF-8; bcrypt uses at most {BCRYPT_MAX_BYTES}: use a shorter one"
+    return None
+
+
+def _hashable(secret: str) -> bool:
+    """Whether bcrypt can take ``secret`` at all: UTF-8, no NUL, at most 72 bytes.
+
+    No stored hash was ever made from any other secret (see password_problem),
+    so such a secret is simply wrong, for every account alike.
+    """
+    if "\0" in secret:
+        return False
+    try:
+        return len(secret.encode("utf-8")) <= BCRYPT_MAX_BYTES
+    except UnicodeEncodeError:
+        return False
 
 
 class Hasher:
@@ -39,18 +74,21 @@ class Hasher:
         return self.context.hash(secret)
 
     def verify(self, secret: str, stored: str | None) -> bool:
-        """True when ``secret`` matches ``stored``; with ``stored`` None, the same work and False."""
-        if stored is None or len(secret.encode("utf-8")) > BCRYPT_MAX_BYTES:
-            # bcrypt reads 72 bytes at most (newer bcrypt refuses more): such a
-            # secret was never set, so it is wrong; the check still costs the same.
-            self.context.verify("x", self._dummy)
-            return False
-        try:
-            return self.context.verify(secret, stored)
-        except (ValueError, TypeError):
-            # An unreadable stored hash: the account cannot log in (and the attempt costs as much).
-            self.context.verify(secret, self._dummy)
-            return False
+        """True when ``secret`` matches ``stored``; anything else is False after the same bcrypt work.
+
+        One path for every input: a missing account (``stored`` None), a secret
+        bcrypt cannot take (NUL, over 72 bytes, not UTF-8) and an unreadable
+        stored hash each cost one check against the dummy hash and answer
+        False, never an exception, so no input tells a known account from an
+        unknown one.
+        """
+        if stored is not None and _hashable(secret):
+            try:
+                return self.context.verify(secret, stored)
+            except (ValueError, TypeError):
+                pass  # an unreadable stored hash: the account cannot log in
+        self.context.verify("x", self._dummy)
+        return False
 
 
 def new_robot_secret() -> str:
@@ -68,7 +106,8 @@ class CredentialCache:
         self._lock = threading.Lock()
 
     def _digest(self, kind: str, name: str, secret: str, stored: str) -> bytes:
-        message = "\0".join((kind, name, secret, stored)).encode("utf-8")
+        # surrogatepass: a secret holding lone surrogates (bytes that were not UTF-8) still has a digest.
+        message = "\0".join((kind, name, secret, stored)).encode("utf-8", errors="surrogatepass")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def hit(self, kind: str, name: str, secret: str, stored: str) -> bool:

@@ -36,6 +36,7 @@ PUSH = "push"
 DELETE = "delete"
 ANY = "*"
 REPOSITORY_ACTIONS = frozenset({PULL, PUSH, DELETE})
+ROBOT_PREFIX = "robot+"  # robots log in as robot+<name>; '+' cannot occur in a user's name
 
 
 class Visibility(StrEnum):
@@ -91,6 +92,14 @@ class Subject:
     @property
     def logged_in(self) -> bool:
         return self.kind in (SubjectKind.USER, SubjectKind.ROBOT)
+
+    @property
+    def login(self) -> str:
+        """The name the subject logs in with, and the one its tokens and activities carry.
+
+        ``robot+<name>`` for a robot, so that robot ``ci`` and user ``ci`` never look alike.
+        """
+        return ROBOT_PREFIX + self.name if self.kind == SubjectKind.ROBOT else self.name
 
 
 ANONYMOUS = Subject(SubjectKind.ANONYMOUS)

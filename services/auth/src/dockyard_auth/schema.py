@@ -4,8 +4,9 @@
 
 The migrations under ``migrations/versions`` create and change the real
 tables step by step; a test checks that upgrading to the newest one gives
-exactly these tables. Every table is utf8mb4 with the binary collation, so
-names and tags compare byte for byte (``v1`` and ``V1`` are two tags).
+exactly these tables. Every table is utf8mb4 with the binary NO PAD
+collation, so names and tags compare byte for byte (``v1`` and ``V1`` are two
+tags, and trailing spaces count: ``alice   `` is not ``alice``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.mysql import DATETIME
 
 from dockyard_auth.database import TABLE_OPTIONS
 
@@ -35,6 +38,11 @@ metadata = MetaData()
 
 def _ts(name: str, nullable: bool = False) -> Column:
     return Column(name, DateTime(), nullable=nullable)
+
+
+def _registry_time(name: str, nullable: bool = False) -> Column:
+    """A time the registry gave (naive UTC), to the microsecond: events are ordered by it."""
+    return Column(name, DATETIME(fsp=6), nullable=nullable)
 
 
 users = Table(
@@ -129,12 +137,18 @@ tags = Table(
     Column("digest", String(DIGEST), nullable=False),
     Column("media_type", String(255), nullable=False, default=""),
     _ts("updated_at"),
+    # The registry's time of the event (or the sync run) that set the tag; an
+    # older event arriving later leaves the tag alone. Null for tags set before
+    # the server kept it.
+    _registry_time("event_at", nullable=True),
     UniqueConstraint("repository_id", "name", name="uq_tags_repository_name"),
     **TABLE_OPTIONS,
 )
 
 # One row per registry event turned into an activity; the event id is unique,
-# so a replayed notification is recognised and stored once.
+# so a replayed notification is recognised and stored once. The deletes among
+# them, looked up by repository, keep a late push older than a delete from
+# bringing its tag back.
 activities = Table(
     "activities",
     metadata,
@@ -149,8 +163,10 @@ activities = Table(
     Column("source_addr", String(255), nullable=False, default=""),
     Column("source_instance", String(64), nullable=False, default=""),
     Column("request_id", String(64), nullable=False, default=""),
-    _ts("occurred_at"),
+    _registry_time("occurred_at"),
     _ts("recorded_at"),
+    Index("ix_activities_occurred_at", "occurred_at"),
+    Index("ix_activities_repository_action", "repository", "action"),
     **TABLE_OPTIONS,
 )
 
@@ -176,5 +192,18 @@ login_successes = Table(
     metadata,
     Column("key_hash", String(64), primary_key=True),
     Column("last_success_ms", BigInteger, nullable=False, index=True),
+    **TABLE_OPTIONS,
+)
+
+# Proxy notices for /healthz: one row per peer (an IP address), with when it
+# was first and last noted and how many requests it made; times are
+# milliseconds since the epoch.
+forwarded_notices = Table(
+    "forwarded_notices",
+    metadata,
+    Column("peer", String(64), primary_key=True),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False, index=True),
+    Column("requests", BigInteger, nullable=False),
     **TABLE_OPTIONS,
 )

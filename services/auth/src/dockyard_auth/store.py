@@ -4,7 +4,14 @@
 
 Each method is one transaction. Rows come back as plain dicts (the column
 names of :mod:`dockyard_auth.schema`), so the callers never hold a connection.
-Lookups by name are byte-exact: the tables use the binary collation.
+Lookups by name are byte-exact: the tables use the binary NO PAD collation, so
+trailing spaces count (``alice   `` is not ``alice``).
+
+Tags change in the order of the registry's times, not of arrival: each tag
+keeps the time of the event (or sync run) that set it, and the deletes stay
+recorded as activities; :func:`dockyard_auth.notifications.event_applies`
+decides whether an event is newer than what is known, the methods here read
+and write under row locks.
 """
 
 from __future__ import annotations
@@ -13,12 +20,13 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.mysql import insert as upsert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dockyard_auth import schema as t
+from dockyard_auth.notifications import event_applies
 from dockyard_auth.permissions import (
     REPOSITORY_ACTIONS,
     NamespaceKind,
@@ -30,6 +38,13 @@ from dockyard_auth.permissions import (
 )
 
 GLOBAL = ""  # the global namespace's name in the table
+
+
+# How to empty a namespace so that it can be deleted (see sync.py: a repository listed without tags is forgotten).
+EMPTY_FIRST = (
+    "Delete every tag of those repositories in the registry (skopeo delete, or the registry's manifest DELETE), "
+    "then run 'dockyard-auth sync --strategy update-delete', which forgets repositories left without tags"
+)
 
 
 class StoreError(Exception):
@@ -72,6 +87,12 @@ def _page(conn: Connection, query, count_query, offset: int, limit: int) -> Page
     total = conn.execute(count_query).scalar_one()
     rows = conn.execute(query.offset(offset).limit(limit)).all()
     return Page([dict(r._mapping) for r in rows], total, offset, limit)
+
+
+def _in_namespace(namespace: str):
+    """A repository lies in ``namespace`` (not the global one): its name's first component is ``namespace``, whole."""
+    escaped = namespace.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return t.repositories.c.name.like(escaped + "/%", escape="\\")
 
 
 def actions_text(actions: Iterable[str]) -> str:
@@ -147,11 +168,42 @@ class Store:
         return self.get_user(name)
 
     def delete_user(self, name: str) -> None:
+        """A user and their personal namespace; refused (Conflict) while that namespace holds repositories."""
         with self.engine.begin() as conn:
             user = conn.execute(select(t.users.c.id).where(t.users.c.name == name)).first()
             if user is None:
                 raise NotFound(f"no user {name!r}")
+            self._refuse_deleting_a_user_with_repositories(conn, name, user.id)
             conn.execute(delete(t.users).where(t.users.c.id == user.id))
+
+    def _refuse_deleting_a_user_with_repositories(self, conn: Connection, name: str, user_id: int) -> None:
+        personal = conn.execute(select(t.namespaces.c.name).where(t.namespaces.c.user_id == user_id)).scalars()
+        for namespace in personal:
+            held = self._repositories_held(conn, namespace)
+            if held:
+                raise Conflict(
+                    f"user {name!r} cannot be deleted: their personal namespace {namespace!r} holds {held}, "
+                    "which a namespace or user created later under that name would get. Disable the user instead, "
+                    f"or first: {EMPTY_FIRST[0].lower()}{EMPTY_FIRST[1:]}"
+                )
+
+    def _repositories_held(self, conn: Connection, namespace: str) -> str:
+        """How many repositories lie in ``namespace``, and the first five names, for a message ("" when none).
+
+        The rows read are share-locked until the transaction ends, so a
+        repository added meanwhile waits for the namespace's fate.
+        """
+        inside = _in_namespace(namespace)
+        count = conn.execute(
+            select(func.count()).select_from(t.repositories).where(inside).with_for_update(read=True)
+        ).scalar_one()
+        if count == 0:
+            return ""
+        first = conn.execute(
+            select(t.repositories.c.name).where(inside).order_by(t.repositories.c.name).limit(5)
+        ).scalars()
+        more = ", ..." if count > 5 else ""
+        return f"{count} repositor{'y' if count == 1 else 'ies'} ({', '.join(first)}{more})"
 
     def list_users(self, offset: int, limit: int) -> Page:
         with self.engine.connect() as conn:
@@ -317,6 +369,12 @@ class Store:
                 raise NotFound(f"no namespace {name!r}")
             if row.kind != NamespaceKind.TEAM.value:
                 raise Conflict(f"namespace {name!r} is {row.kind}: it goes only with its user (or never, if global)")
+            held = self._repositories_held(conn, name)
+            if held:
+                raise Conflict(
+                    f"namespace {name!r} cannot be deleted: it holds {held}, which a namespace or user created "
+                    f"later under that name would get. {EMPTY_FIRST}, or keep the namespace"
+                )
             conn.execute(delete(t.namespaces).where(t.namespaces.c.id == row.id))
 
     def list_namespaces(self, offset: int, limit: int) -> Page:
@@ -487,38 +545,77 @@ class Store:
         tag: str,
         digest: str,
         media_type: str,
+        at: dt.datetime,
         unless_changed_since: dt.datetime | None = None,
     ) -> bool:
-        """Point a tag at a digest; with ``unless_changed_since``, leave a tag changed since then alone."""
+        """Point a tag at a digest as of ``at``, the registry's time of the push (or the sync run's start).
+
+        Left alone (False) when the server knows something newer (see
+        :func:`~dockyard_auth.notifications.event_applies`): the tag was set at a
+        later time, or a later delete of the tag, of the digest or of the whole
+        repository is recorded; with ``unless_changed_since``, also when the tag
+        changed (server time) since then. The repository is created or touched
+        only when the tag is set.
+        """
+        # The deletes first: a delete under way holds the tag's row and has its activity in already.
+        deleted_at = self._latest_delete(conn, repository, tag, digest)
+        repo_id = conn.execute(select(t.repositories.c.id).where(t.repositories.c.name == repository)).scalar()
+        current = None
+        if repo_id is not None:
+            key = and_(t.tags.c.repository_id == repo_id, t.tags.c.name == tag)
+            current = conn.execute(
+                select(t.tags.c.id, t.tags.c.updated_at, t.tags.c.event_at).where(key).with_for_update()
+            ).first()
+        if not event_applies("push", at, current.event_at if current else None, deleted_at):
+            return False
+        if current is not None and unless_changed_since is not None and current.updated_at >= unless_changed_since:
+            return False
         now = utcnow()
         repo_id = self._repository_id(conn, repository, now)
-        key = and_(t.tags.c.repository_id == repo_id, t.tags.c.name == tag)
-        current = conn.execute(select(t.tags.c.id, t.tags.c.updated_at).where(key)).first()
-        values = {"digest": digest, "media_type": media_type or "", "updated_at": now}
+        values = {"digest": digest, "media_type": media_type or "", "updated_at": now, "event_at": at}
         if current is None:
             conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, **values))
-            return True
-        if unless_changed_since is not None and current.updated_at >= unless_changed_since:
-            return False
-        conn.execute(update(t.tags).where(t.tags.c.id == current.id).values(**values))
+        else:
+            conn.execute(update(t.tags).where(t.tags.c.id == current.id).values(**values))
         return True
+
+    def _latest_delete(self, conn: Connection, repository: str, tag: str, digest: str) -> dt.datetime | None:
+        """The registry's time of the latest delete recorded of this tag, of this digest or of the whole repository.
+
+        A locking read: it sees the latest committed deletes, waits for one
+        being recorded, and holds off new ones until this transaction ends.
+        """
+        a = t.activities
+        covers = or_(a.c.tag == tag, and_(a.c.tag.is_(None), or_(a.c.digest.is_(None), a.c.digest == digest)))
+        query = select(func.max(a.c.occurred_at)).where(a.c.repository == repository, a.c.action == "delete", covers)
+        return conn.execute(query.with_for_update(read=True)).scalar()
 
     def record_event(self, activity: dict, change) -> bool:
         """Store an activity and apply its change to repositories/tags, once per event id.
 
         ``change`` is called with the open connection; the whole is one
-        transaction. Returns False when the event was seen before (nothing changes).
+        transaction, run again when events for one repository at once collide
+        (a deadlock, or both creating the same repository or tag). Returns
+        False when the event was seen before (nothing changes).
         """
-        try:
+
+        def run() -> None:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.activities).values(**activity, recorded_at=utcnow()))
                 if change is not None:
                     change(conn)
-        except IntegrityError as exc:
-            if self.event_seen(activity["event_id"]):
-                return False
-            raise exc
-        return True
+
+        attempts = 3
+        for attempt in range(attempts):
+            try:
+                _retrying(run)
+                return True
+            except IntegrityError:
+                if self.event_seen(activity["event_id"]):
+                    return False
+                if attempt == attempts - 1:
+                    raise
+        return True  # not reached: the last attempt returned or raised
 
     def event_seen(self, event_id: str) -> bool:
         with self.engine.connect() as conn:
@@ -531,20 +628,56 @@ class Store:
             change(conn)
 
     def delete_tag(
-        self, conn: Connection, repository: str, tag: str, unless_changed_since: dt.datetime | None = None
+        self,
+        conn: Connection,
+        repository: str,
+        tag: str,
+        at: dt.datetime,
+        unless_changed_since: dt.datetime | None = None,
     ) -> bool:
+        """Remove a tag as of ``at`` (registry time); True when it went.
+
+        A tag set after ``at`` stays, and so, with ``unless_changed_since``, does
+        a tag changed (server time) since then.
+        """
         repo_id = conn.execute(select(t.repositories.c.id).where(t.repositories.c.name == repository)).scalar()
         if repo_id is None:
             return False
-        condition = and_(t.tags.c.repository_id == repo_id, t.tags.c.name == tag)
-        if unless_changed_since is not None:
-            condition = and_(condition, t.tags.c.updated_at < unless_changed_since)
-        return conn.execute(delete(t.tags).where(condition)).rowcount > 0
+        key = and_(t.tags.c.repository_id == repo_id, t.tags.c.name == tag)
+        row = conn.execute(
+            select(t.tags.c.id, t.tags.c.updated_at, t.tags.c.event_at).where(key).with_for_update()
+        ).first()
+        if row is None or not event_applies("delete", at, row.event_at):
+            return False
+        if unless_changed_since is not None and row.updated_at >= unless_changed_since:
+            return False
+        return conn.execute(delete(t.tags).where(t.tags.c.id == row.id)).rowcount > 0
 
-    def delete_digest(self, conn: Connection, repository: str, digest: str) -> None:
+    def delete_digest(self, conn: Connection, repository: str, digest: str, at: dt.datetime) -> None:
+        """Remove the tags of a digest as of ``at`` (registry time); a tag set after that stays."""
         repo_id = conn.execute(select(t.repositories.c.id).where(t.repositories.c.name == repository)).scalar()
         if repo_id is not None:
-            conn.execute(delete(t.tags).where(t.tags.c.repository_id == repo_id, t.tags.c.digest == digest))
+            self._delete_tags_as_of(conn, repo_id, at, t.tags.c.digest == digest)
+
+    def delete_repository_as_of(self, conn: Connection, repository: str, at: dt.datetime) -> None:
+        """Remove a repository as of ``at`` (registry time): a tag set after that stays, and with it the repository."""
+        repo_id = conn.execute(select(t.repositories.c.id).where(t.repositories.c.name == repository)).scalar()
+        if repo_id is None:
+            return
+        self._delete_tags_as_of(conn, repo_id, at)
+        if conn.execute(select(t.tags.c.id).where(t.tags.c.repository_id == repo_id).limit(1)).first() is None:
+            conn.execute(delete(t.repositories).where(t.repositories.c.id == repo_id))
+
+    def _delete_tags_as_of(self, conn: Connection, repo_id: int, at: dt.datetime, *conditions) -> None:
+        rows = conn.execute(
+            select(t.tags.c.id, t.tags.c.event_at)
+            .where(t.tags.c.repository_id == repo_id, *conditions)
+            .order_by(t.tags.c.id)
+            .with_for_update()
+        ).all()
+        gone = [row.id for row in rows if event_applies("delete", at, row.event_at)]
+        if gone:
+            conn.execute(delete(t.tags).where(t.tags.c.id.in_(gone)))
 
     def delete_repository_if_unchanged(self, conn: Connection, repository: str, since: dt.datetime) -> bool:
         """Delete a repository with no tags that nothing changed since ``since`` (for the sync)."""
@@ -663,11 +796,12 @@ class Store:
         return self.get_user(name)
 
     def delete_user_keeping_an_admin(self, name: str) -> None:
-        """:meth:`delete_user`, refused (Conflict) when it would leave no enabled admin."""
+        """:meth:`delete_user`, refused (Conflict) also when it would leave no enabled admin."""
         with self.engine.begin() as conn:
             self._keep_an_admin(conn, name, "delete")
-            if conn.execute(delete(t.users).where(t.users.c.name == name)).rowcount == 0:
-                raise NotFound(f"no user {name!r}")
+            user_id = self._user_id(conn, name)
+            self._refuse_deleting_a_user_with_repositories(conn, name, user_id)
+            conn.execute(delete(t.users).where(t.users.c.id == user_id))
 
     # Failed and successful logins, for back-off (see throttle.py).
 
@@ -729,6 +863,28 @@ class Store:
     def forget_successes(self, before_ms: int) -> None:
         table = t.login_successes
         _retrying(lambda: self._execute(delete(table).where(table.c.last_success_ms < before_ms)))
+
+    # Proxy notices, for /healthz.
+
+    def note_forwarded(self, peer: str, now_ms: int) -> None:
+        """Note a request from ``peer`` (an IP address): a new row, or one more request and the time seen last."""
+        table = t.forwarded_notices
+        noted = upsert(table).values(peer=peer, first_seen_ms=now_ms, last_seen_ms=now_ms, requests=1)
+        noted = noted.on_duplicate_key_update(
+            requests=table.c.requests + 1, last_seen_ms=func.greatest(table.c.last_seen_ms, now_ms)
+        )
+        _retrying(lambda: self._execute(noted))
+
+    def forwarded_since(self, since_ms: int) -> list[dict]:
+        """The peers noted at or after ``since_ms``, the one seen last first."""
+        table = t.forwarded_notices
+        query = (
+            select(table.c.peer, table.c.first_seen_ms, table.c.last_seen_ms, table.c.requests)
+            .where(table.c.last_seen_ms >= since_ms)
+            .order_by(table.c.last_seen_ms.desc(), table.c.peer)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     def _execute(self, statement) -> None:
         with self.engine.begin() as conn:

@@ -9,9 +9,10 @@ issues to its own sync account. Strategies, as in Portus:
 
 * ``initial``: fill an empty table; do nothing if any repository is known.
 * ``update``: add what is new and move tags that changed; delete nothing.
-* ``update-delete``: as update, and delete what the registry no longer has,
-  except rows changed after the run began: a push notified during the run
-  is newer than the listing the run works from, and stays.
+* ``update-delete``: as update, and delete what the registry no longer has
+  (a repository it still lists without any tag counts as gone), except rows
+  changed after the run began: a push notified during the run is newer than
+  the listing the run works from, and stays.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def run(store: Store, reader: RegistryReader, strategy: str) -> Report:
                     report.tags_updated += 1
                 else:
                     continue
-                store.put_tag(conn, repository, tag, digest, media_type, unless_changed_since=started)
+                store.put_tag(conn, repository, tag, digest, media_type, started, unless_changed_since=started)
         if strategy != "update-delete":
             return
         for repository, have in known.items():
@@ -154,9 +155,13 @@ def run(store: Store, reader: RegistryReader, strategy: str) -> Report:
                 continue
             present = registry.get(repository, {})
             for tag in have:
-                if tag not in present and store.delete_tag(conn, repository, tag, unless_changed_since=started):
+                if tag not in present and store.delete_tag(
+                    conn, repository, tag, started, unless_changed_since=started
+                ):
                     report.tags_deleted += 1
-            if repository not in registry and store.delete_repository_if_unchanged(conn, repository, started):
+            # The registry keeps listing a repository whose tags were all deleted; it holds no image anyone
+            # can pull by tag, so it is forgotten like one the registry lost (a namespace can then go).
+            if not registry.get(repository) and store.delete_repository_if_unchanged(conn, repository, started):
                 report.repositories_deleted += 1
 
     store.apply_change(apply)

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
-from dockyard_auth.config import ConfigError, load, parse
+from dockyard_auth.config import ConfigError, load, parse, startup_warnings
 from dockyard_auth.permissions import DeletePolicy, PushPolicy
 
 VALID = {
@@ -58,6 +60,10 @@ def test_back_off_settings_are_read():
         (with_changes(policy={"delete": "nobody"}), "policy.delete: 'nobody' is not one of owners, contributors"),
         (with_changes(notifications={"secret_file": None}), "notifications.secret_file: missing"),
         (with_changes(security={"trusted_proxies": ["10.0.0.0/33"]}), "security.trusted_proxies: '10.0.0.0/33'"),
+        (with_changes(metrics={"allow": ["everyone"]}), "metrics.allow: 'everyone' is not an address or network"),
+        (with_changes(metrics={"allow": "10.0.0.0/8"}), "metrics.allow: '10.0.0.0/8' is not a list"),
+        (with_changes(metrics={"token_file": "token"}), "metrics.token_file: 'token' is not an absolute path"),
+        (with_changes(metrics={"tokenfile": "/x"}), "metrics.tokenfile: unknown key"),
         (
             with_changes(security={"backoff": {"forget_after": 60}}),
             "security.backoff.forget_after: 60 is shorter than security.backoff.max_delay (300)",
@@ -96,3 +102,18 @@ def test_load_names_the_file(tmp_path):
     broken.write_text("service: [unclosed\n")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         load(broken)
+
+
+def test_metrics_are_for_loopback_unless_told_otherwise():
+    config = parse(VALID)
+    assert config.metrics_allow == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    assert config.metrics_token_file is None
+    told = parse(with_changes(metrics={"allow": ["10.1.0.0/16"], "token_file": "/run/secrets/metrics"}))
+    assert told.metrics_allow == (ipaddress.ip_network("10.1.0.0/16"),)
+    assert str(told.metrics_token_file) == "/run/secrets/metrics"
+
+
+def test_an_empty_trusted_proxies_is_warned_about():
+    [warning] = startup_warnings(parse(VALID))
+    assert warning.startswith("security.trusted_proxies is empty") and "/healthz" in warning
+    assert startup_warnings(parse(with_changes(security={"trusted_proxies": ["172.18.0.2"]}))) == []

@@ -20,37 +20,39 @@ SHA256 = "sha256:" + "0123456789abcdef" * 4
 # ---------------------------------------------------------------- repository names
 
 GOOD_REPOSITORIES = [
-    # name, domain, path, namespace, repository
-    ("foo", None, "foo", None, "foo"),
-    ("a", None, "a", None, "a"),
-    ("0", None, "0", None, "0"),
-    ("foo/bar", None, "foo/bar", "foo", "bar"),
-    ("foo/bar/baz", None, "foo/bar/baz", "foo", "bar/baz"),
-    ("a__b", None, "a__b", None, "a__b"),
-    ("a_b", None, "a_b", None, "a_b"),
-    ("a.b", None, "a.b", None, "a.b"),
-    ("a-b", None, "a-b", None, "a-b"),
-    ("a---b", None, "a---b", None, "a---b"),
-    ("a.b_c__d-e--f", None, "a.b_c__d-e--f", None, "a.b_c__d-e--f"),
-    ("team-1/app_2", None, "team-1/app_2", "team-1", "app_2"),
-    ("example.com", None, "example.com", None, "example.com"),  # no '/' after it: a path component
-    ("localhost", None, "localhost", None, "localhost"),
-    ("localhost/foo", "localhost", "foo", None, "foo"),
-    ("localhost:5000/foo", "localhost:5000", "foo", None, "foo"),
-    ("localhost:5000/foo/bar", "localhost:5000", "foo/bar", "foo", "bar"),
-    ("example.com/a/b", "example.com", "a/b", "a", "b"),
-    ("example.com:443/a/b/c", "example.com:443", "a/b/c", "a", "b/c"),
-    ("Registry.Example.COM/app", "Registry.Example.COM", "app", None, "app"),
-    ("my-host.example:5000/ns/app", "my-host.example:5000", "ns/app", "ns", "app"),
-    ("10.0.0.1:5000/foo", "10.0.0.1:5000", "foo", None, "foo"),
-    ("a" * 255, None, "a" * 255, None, "a" * 255),
-    ("/".join(["ab"] * 85), None, "/".join(["ab"] * 85), "ab", "/".join(["ab"] * 84)),  # 254 characters
+    # name, namespace (the first component of the whole name), repository (the rest)
+    ("foo", None, "foo"),
+    ("a", None, "a"),
+    ("0", None, "0"),
+    ("foo/bar", "foo", "bar"),
+    ("foo/bar/baz", "foo", "bar/baz"),
+    ("a__b", None, "a__b"),
+    ("a_b", None, "a_b"),
+    ("a.b", None, "a.b"),
+    ("a-b", None, "a-b"),
+    ("a---b", None, "a---b"),
+    ("a.b_c__d-e--f", None, "a.b_c__d-e--f"),
+    ("team-1/app_2", "team-1", "app_2"),
+    ("example.com", None, "example.com"),  # no '/' after it: a path component
+    ("localhost", None, "localhost"),
+    # A registry host is the namespace: the registry stores the name whole, nothing is stripped.
+    ("localhost/foo", "localhost", "foo"),
+    ("localhost:5000/foo", "localhost:5000", "foo"),
+    ("localhost:5000/foo/bar", "localhost:5000", "foo/bar"),
+    ("example.com/a/b", "example.com", "a/b"),
+    ("evil.example/web/app", "evil.example", "web/app"),
+    ("example.com:443/a/b/c", "example.com:443", "a/b/c"),
+    ("Registry.Example.COM/app", "Registry.Example.COM", "app"),
+    ("my-host.example:5000/ns/app", "my-host.example:5000", "ns/app"),
+    ("10.0.0.1:5000/foo", "10.0.0.1:5000", "foo"),
+    ("a" * 255, None, "a" * 255),
+    ("/".join(["ab"] * 85), "ab", "/".join(["ab"] * 84)),  # 254 characters
 ]
 
 
-@pytest.mark.parametrize(("name", "domain", "path", "namespace", "repository"), GOOD_REPOSITORIES)
-def test_good_repository_names(name, domain, path, namespace, repository):
-    assert parse_repository(name) == RepositoryName(name, domain, path, namespace, repository)
+@pytest.mark.parametrize(("name", "namespace", "repository"), GOOD_REPOSITORIES)
+def test_good_repository_names(name, namespace, repository):
+    assert parse_repository(name) == RepositoryName(name, namespace, repository)
 
 
 BAD_REPOSITORIES = [

@@ -5,7 +5,7 @@
 import sqlalchemy as sa
 from alembic import op
 
-from dockyard_auth.database import TABLE_OPTIONS
+from dockyard_auth.database import PAD_SPACE_TABLE_OPTIONS as TABLE_OPTIONS
 
 revision = "0003"
 down_revision = "0002"
