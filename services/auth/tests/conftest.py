@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import secrets
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import settings
 
 from dockyard_auth import migrate
 from dockyard_auth.app import Server, create_app
@@ -55,7 +57,7 @@ class MariaDB:
         name = f"t_{uuid.uuid4().hex[:12]}"
         engine = self.engine()
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin")
         engine.dispose()
         return name
 
@@ -178,3 +180,13 @@ def make_client(engine, config_data):
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+# -- property tests (hypothesis, schemathesis) --------------------------------------------
+# The same examples on every run (derandomized), no example database, no deadline (most
+# examples go to MariaDB) and a bounded number of examples, so the fuzz tests take the same,
+# short time in CI and on a laptop; tests that need fewer set their own. Hypothesis's caches
+# (Unicode tables, constants of the code under test) go to the temp directory, not the tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "dockyard-hypothesis"))
+settings.register_profile("dockyard", derandomize=True, database=None, deadline=None, max_examples=200)
+settings.load_profile("dockyard")
