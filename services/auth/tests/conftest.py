@@ -30,6 +30,7 @@ from dockyard_auth import migrate
 from dockyard_auth.app import Server, create_app
 from dockyard_auth.config import parse
 from dockyard_auth.database import make_engine
+from dockyard_auth.permissions import Role, Visibility
 
 MARIADB_IMAGE = os.environ.get("DOCKYARD_MARIADB_IMAGE", "dockyard/mariadb:latest")
 
@@ -180,6 +181,25 @@ def make_client(engine, config_data):
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+SEEDED_PASSWORDS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw", "robot+ci": "robot-secret"}
+
+
+def seed_accounts(server) -> None:
+    """An admin; alice (contributor) and bob (viewer) of team web, which owns web (private) and pub (public);
+    robot ci pulling and pushing in web. Their passwords are SEEDED_PASSWORDS."""
+    store, hasher = server.store, server.hasher
+    store.create_user("admin", hasher.hash(SEEDED_PASSWORDS["admin"]), admin=True)
+    for user in ("alice", "bob"):
+        store.create_user(user, hasher.hash(SEEDED_PASSWORDS[user]))
+    store.create_team("web", "the web team")
+    store.set_member("web", "alice", Role.CONTRIBUTOR)
+    store.set_member("web", "bob", Role.VIEWER)
+    store.create_namespace("web", "web", Visibility.PRIVATE)
+    store.create_namespace("pub", "web", Visibility.PUBLIC)
+    store.create_robot("ci", hasher.hash(SEEDED_PASSWORDS["robot+ci"]))
+    store.set_robot_permission("ci", "web", ["pull", "push"])
 
 
 # -- property tests (hypothesis, schemathesis) --------------------------------------------

@@ -23,14 +23,12 @@ import base64
 from urllib.parse import quote_from_bytes
 
 import pytest
-from conftest import SERVICE
+from conftest import SEEDED_PASSWORDS, SERVICE, seed_accounts
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from werkzeug.exceptions import HTTPException
 
-from dockyard_auth.permissions import Role, Visibility
-
-PASSWORDS = {"admin": "admin-pw", "alice": "alice-pw", "robot+ci": "robot-secret"}
+PASSWORDS = SEEDED_PASSWORDS
 # An existing account, and a name no account has, of the same kind.
 ACCOUNT_PAIRS = [("alice", "nobody"), ("admin", "nobody"), ("robot+ci", "robot+nobody")]
 SHARED_DATABASE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -85,17 +83,7 @@ def token(make_client, config_data):
     """The endpoint on a database with an admin, alice and bob, team web, namespaces web and pub, and robot ci."""
     config_data["security"]["backoff"] = {"threshold": 1000}
     test_client, server = make_client(config_data)
-    store, hasher = server.store, server.hasher
-    store.create_user("admin", hasher.hash(PASSWORDS["admin"]), admin=True)
-    store.create_user("alice", hasher.hash(PASSWORDS["alice"]))
-    store.create_user("bob", hasher.hash("bob-pw"))
-    store.create_team("web", "the web team")
-    store.set_member("web", "alice", Role.CONTRIBUTOR)
-    store.set_member("web", "bob", Role.VIEWER)
-    store.create_namespace("web", "web", Visibility.PRIVATE)
-    store.create_namespace("pub", "web", Visibility.PUBLIC)
-    store.create_robot("ci", hasher.hash(PASSWORDS["robot+ci"]))
-    store.set_robot_permission("ci", "web", ["pull", "push"])
+    seed_accounts(server)
     return TokenEndpoint(test_client)
 
 

@@ -12,9 +12,7 @@ import secrets
 
 import jwt
 import pytest
-from conftest import SERVICE
-
-from dockyard_auth.permissions import Role, Visibility
+from conftest import SERVICE, seed_accounts
 
 
 def basic(user: str, password: str) -> dict:
@@ -24,17 +22,7 @@ def basic(user: str, password: str) -> dict:
 @pytest.fixture
 def seeded(client):
     test_client, server = client
-    store, hasher = server.store, server.hasher
-    store.create_user("admin", hasher.hash("admin-pw"), admin=True)
-    store.create_user("alice", hasher.hash("alice-pw"))
-    store.create_user("bob", hasher.hash("bob-pw"))
-    store.create_team("web", "the web team")
-    store.set_member("web", "alice", Role.CONTRIBUTOR)
-    store.set_member("web", "bob", Role.VIEWER)
-    store.create_namespace("web", "web", Visibility.PRIVATE)
-    store.create_namespace("pub", "web", Visibility.PUBLIC)
-    store.create_robot("ci", hasher.hash("robot-secret"))
-    store.set_robot_permission("ci", "web", ["pull", "push"])
+    seed_accounts(server)
     return test_client, server
 
 
