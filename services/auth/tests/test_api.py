@@ -214,8 +214,13 @@ def test_anonymous_and_wrong_credentials_get_401_with_a_challenge(seeded):
             assert error["message"] == "invalid username or password"
     bearer = api.client.get("/api/v1/users", headers={"Authorization": "Bearer abc"})
     assert bearer.status_code == 401 and "Basic" in bearer.get_json()["errors"][0]["message"]
-    # A password bcrypt cannot take (over 72 bytes) is wrong, not a server error.
+    # A password bcrypt cannot take (over 72 bytes, NUL) is wrong, not a server error.
     assert api("GET", "/users", auth=("root", "x" * 100)).status_code == 401
+    assert api("GET", "/users", auth=("root", "root-password\0")).status_code == 401
+    # Nor is a header that is not ASCII, or credentials that are not UTF-8.
+    for header in ("Basic ÿÿÿÿ", "Basic " + base64.b64encode(b"root:\xff").decode()):
+        resp = api.client.get("/api/v1/users", headers={"Authorization": header})
+        assert resp.status_code == 401 and resp.get_json()["errors"][0]["code"] == "UNAUTHORIZED", header
 
 
 def test_a_non_admin_user_and_a_plain_robot_get_403(seeded):

@@ -696,11 +696,7 @@ class Store:
         query = select(t.repositories).order_by(t.repositories.c.name)
         count = select(func.count()).select_from(t.repositories)
         if namespace is not None:
-            if namespace == GLOBAL:
-                cond = t.repositories.c.name.notlike("%/%")
-            else:
-                escaped = namespace.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                cond = t.repositories.c.name.like(escaped + "/%", escape="\\")
+            cond = t.repositories.c.name.notlike("%/%") if namespace == GLOBAL else _in_namespace(namespace)
             query, count = query.where(cond), count.where(cond)
         with self.engine.connect() as conn:
             return _page(conn, query, count, offset, limit)
