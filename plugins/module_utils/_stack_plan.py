@@ -1,0 +1,514 @@
+# Copyright: Dockyard contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The stack's decisions: from the top-level choices and the inventory groups to what each role gets.
+
+A pure function, so that every mode and every refusal is covered by a table
+test; the stack role runs it through the stack_plan module and site.yml only
+wires its answer into the roles.
+
+Private to the collection: the interface may change without notice.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import re
+
+from ansible_collections.dockyard.registry.plugins.module_utils import _pki
+from ansible_collections.dockyard.registry.plugins.module_utils._pki import check_dns_name
+
+TLS_MODES = ("self_signed", "provided", "none")
+AUTH_MODES = ("htpasswd", "none")
+PROXY_MODES = ("container", "host")
+VERSIONS = ("2.8", "3")
+IMAGE_SOURCES = ("local", "upstream")
+
+# A user name is a file stem in the secrets directory (<name>.password) and the
+# user part of an htpasswd line and of Basic credentials: no ':' or '/', no
+# leading dot or hyphen, so it can never leave the directory or split a line.
+USER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# bcrypt reads at most 72 bytes of a password; a longer one would be cut silently.
+PASSWORD_MAX_BYTES = 72
+DEFAULT_USER = "admin"
+# The registry's port behind the proxy, and the docker network of a proxy in a
+# container on the registry's host.
+REGISTRY_PORT = 5000
+NETWORK = "dockyard"
+
+# What the plan takes from files on the controller (materials): names, and the
+# file each comes from, relative to the secrets directory unless provided.
+PKI_DIR = "pki"
+
+
+class PlanError(Exception):
+    """The choices cannot make a working stack; `errors` says each reason, naming the variable and the fix."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _port(value, default: int) -> tuple[int | None, str | None]:
+    if value is None or value == "":
+        return default, None
+    try:
+        port = int(str(value))
+    except ValueError:
+        return None, f"stack_registry_port {value!r} is not a number: give a port 1-65535 (or leave it unset)"
+    if not 0 < port < 65536:
+        return None, f"stack_registry_port {port} is out of range: give a port 1-65535 (or leave it unset)"
+    return port, None
+
+
+def _check_name(name: str, port: int | None) -> list[str]:
+    if not name:
+        return [
+            "stack_registry_name is empty and there is no host in proxy_hosts or registry_hosts to take it from: "
+            "set stack_registry_name to the name clients use, e.g. registry.example.com"
+        ]
+    if _is_ip(name):
+        return []
+    try:
+        check_dns_name(name)
+    except ValueError as exc:
+        return [
+            f"stack_registry_name {name!r} is not a DNS name: it {exc}. Use the name clients use, "
+            "e.g. registry.example.com"
+        ]
+    if name.startswith("*."):
+        return [
+            f"stack_registry_name {name!r} is a wildcard: give the one name clients use "
+            "(wildcards go in stack_registry_aliases)"
+        ]
+    if "." not in name and name != "localhost" and port == 443:
+        return [
+            f"stack_registry_name {name!r} has no dot: docker would read {name}/team/app as a Docker Hub repository. "
+            "Use a fully qualified name such as registry.example.com (an alias in /etc/hosts will do), or a port other "
+            "than 443 (stack_registry_port)"
+        ]
+    return []
+
+
+def _check_users(users, auth: str) -> tuple[list[dict], list[str]]:
+    errors: list[str] = []
+    if not isinstance(users, list):
+        return [], ["stack_users must be a list of {name, password} entries, e.g. [{name: admin}]"]
+    if users and auth == "none":
+        errors.append(
+            f"stack_users lists {len(users)} user(s) but stack_auth is none: nobody would be asked for a password and "
+            "the users would be dropped. Set stack_auth: htpasswd, or remove stack_users"
+        )
+    checked: list[dict] = []
+    seen: set[str] = set()
+    for index, user in enumerate(users):
+        where = f"stack_users[{index}]"
+        if not isinstance(user, dict):
+            errors.append(f"{where} must be a dictionary with name and optional password, e.g. {{name: alice}}")
+            continue
+        unknown = sorted(set(user) - {"name", "password"})
+        if unknown:
+            errors.append(f"{where} has unknown key(s) {', '.join(unknown)}: a user has name and optional password")
+        name = user.get("name")
+        if not isinstance(name, str) or not USER_NAME_RE.match(name):
+            errors.append(
+                f"{where}.name {name!r} is not a usable user name: 1-64 letters, digits, '.', '_' or '-', starting "
+                "with a letter or digit (it names the password file and the htpasswd entry; ':' and '/' cannot be used)"
+            )
+            continue
+        if name in seen:
+            errors.append(f"{where}.name {name!r} is listed twice: give each user once")
+            continue
+        seen.add(name)
+        password = user.get("password")
+        if password is not None and password != "":
+            if not isinstance(password, str):
+                errors.append(f"{where}.password (user {name}) must be a string: quote it in YAML")
+                continue
+            if len(password.encode("utf-8")) > PASSWORD_MAX_BYTES:
+                errors.append(
+                    f"{where}.password (user {name}) is {len(password.encode('utf-8'))} bytes: bcrypt reads at most "
+                    f"{PASSWORD_MAX_BYTES}, so the rest would be ignored. Give a shorter password, or leave it out to "
+                    "have one generated"
+                )
+                continue
+        checked.append({"name": name, "password": password or None})
+    return checked, errors
+
+
+def _check_addresses(aliases, ip_addresses) -> list[str]:
+    errors = []
+    for index, alias in enumerate(aliases or []):
+        try:
+            check_dns_name(str(alias))
+        except ValueError as exc:
+            errors.append(f"stack_registry_aliases[{index}] {alias!r} is not a DNS name: it {exc}")
+    for index, address in enumerate(ip_addresses or []):
+        if not _is_ip(str(address)):
+            errors.append(f"stack_registry_ip_addresses[{index}] {address!r} is not an IP address")
+    return errors
+
+
+def _choice(choices: dict, key: str, allowed: tuple, errors: list[str]) -> str:
+    value = choices.get(key)
+    if value not in allowed:
+        errors.append(f"stack_{key} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _check_groups(groups: dict, errors: list[str]) -> tuple[str, str]:
+    """The registry host and the proxy host ('' for none)."""
+    registry_hosts = list(groups.get("registry_hosts") or [])
+    proxy_hosts = list(groups.get("proxy_hosts") or [])
+    if len(registry_hosts) != 1:
+        errors.append(
+            f"the inventory group registry_hosts must have exactly one host (it has {len(registry_hosts)}). Several "
+            "registries need shared storage, http.secret and cache, which this version does not set up"
+        )
+    if len(proxy_hosts) > 1:
+        errors.append(f"the inventory group proxy_hosts may have one host or none (it has {len(proxy_hosts)})")
+    return (registry_hosts[0] if registry_hosts else ""), (proxy_hosts[0] if proxy_hosts else "")
+
+
+def decide(choices: dict, groups: dict) -> dict:
+    """The stack's shape from the choices and the groups, or PlanError naming every problem at once."""
+    errors: list[str] = []
+    tls = _choice(choices, "tls", TLS_MODES, errors)
+    auth = _choice(choices, "auth", AUTH_MODES, errors)
+    proxy_mode = _choice(choices, "proxy_mode", PROXY_MODES, errors)
+    version = str(choices.get("registry_version"))
+    if version not in VERSIONS:
+        errors.append(f"stack_registry_version {version!r} is not one of {', '.join(VERSIONS)}")
+    image_source = choices.get("registry_image_source") or "local"
+    if image_source not in IMAGE_SOURCES:
+        errors.append(f"registry_image_source {image_source!r} is not one of {', '.join(IMAGE_SOURCES)}")
+
+    registry_host, proxy_host = _check_groups(groups, errors)
+    mode = "proxy" if proxy_host else "native"
+
+    if choices.get("anonymous_pull") and auth == "htpasswd":
+        errors.append(
+            "stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI: docker chooses how to "
+            "authenticate from the registry's answer to /v2/ alone. If /v2/ asks for credentials, an anonymous pull "
+            'fails with "no basic auth credentials"; if it does not, a logged-in push never sends them and fails. '
+            "Use token authentication for this (coming in a later version), or choose one: stack_anonymous_pull "
+            "false, or stack_auth none"
+        )
+    if version == "3" and image_source == "local":
+        errors.append(
+            "stack_registry_version 3 cannot run on the locally built image: dockyard/registry is Debian's "
+            "distribution 2.8. Set registry_image_source: upstream for the registry hosts (pulls registry:3), or "
+            'stack_registry_version: "2.8"'
+        )
+
+    default_port = (80 if tls == "none" else 443) if proxy_host else REGISTRY_PORT
+    port, port_error = _port(choices.get("registry_port"), default_port)
+    if port_error:
+        errors.append(port_error)
+    name = str(choices.get("registry_name") or proxy_host or registry_host or "").strip().lower()
+    errors += _check_name(name, port)
+    aliases = [str(a).lower() for a in choices.get("registry_aliases") or []]
+    ip_addresses = [str(a) for a in choices.get("registry_ip_addresses") or []]
+    errors += _check_addresses(aliases, ip_addresses)
+
+    users, user_errors = _check_users(choices.get("users") or [], auth)
+    errors += user_errors
+    if auth == "htpasswd" and not users and not user_errors:
+        users = [{"name": DEFAULT_USER, "password": None}]
+
+    if tls == "provided":
+        for key in ("certificate", "key", "ca"):
+            if not choices.get(f"tls_provided_{key}"):
+                errors.append(
+                    f"stack_tls is provided but stack_tls_provided_{key} is empty: give the controller path of the "
+                    f"server {'certificate (with its chain)' if key == 'certificate' else key}"
+                )
+    secrets_dir = choices.get("secrets_dir") or ""
+    if not secrets_dir.startswith("/"):
+        errors.append(f"stack_secrets_dir {secrets_dir!r} must be an absolute path on the controller")
+    if errors:
+        raise PlanError(errors)
+
+    separate_hop = mode == "proxy" and proxy_host != registry_host
+    address = name if port == 443 else f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+    return {
+        "mode": mode,
+        "tls": tls,
+        "auth": auth,
+        "proxy_mode": proxy_mode,
+        "registry_version": version,
+        "registry_host": registry_host,
+        "proxy_host": proxy_host,
+        "separate_hop": separate_hop,
+        "name": name,
+        "port": port,
+        "address": address,
+        "aliases": aliases,
+        "ip_addresses": ip_addresses,
+        "users": users,
+        "secrets_dir": secrets_dir,
+        "anonymous_pull": bool(choices.get("anonymous_pull")),
+        "provided": (
+            {k: choices.get(f"tls_provided_{k}") for k in ("certificate", "key", "ca")} if tls == "provided" else {}
+        ),
+    }
+
+
+def pki_certificates(shape: dict) -> list[dict]:
+    """What registry_pki must make in <secrets_dir>/pki: the server certificate, and the hop's pair."""
+    certificates = []
+    if shape["tls"] == "self_signed":
+        names = [shape["name"]] + shape["aliases"]
+        certificates.append(
+            {
+                "name": "server",
+                "usage": "server",
+                "common_name": shape["name"],
+                "dns_names": [n for n in names if not _is_ip(n)],
+                "ip_addresses": [n for n in names if _is_ip(n)] + shape["ip_addresses"],
+            }
+        )
+    if shape["separate_hop"]:
+        # A registry on another host than the proxy serves TLS to the proxy alone,
+        # which proves itself with a client certificate.
+        certificates.append(
+            {
+                "name": "registry",
+                "usage": "server",
+                "common_name": shape["registry_host"],
+                "dns_names": [shape["registry_host"]],
+                "ip_addresses": [],
+            }
+        )
+        certificates.append(
+            {
+                "name": "proxy-client",
+                "usage": "client",
+                "common_name": f"{shape['proxy_host']} (proxy)",
+                "dns_names": [],
+                "ip_addresses": [],
+            }
+        )
+    return certificates
+
+
+def material_files(shape: dict) -> dict[str, str]:
+    """The controller files the roles' PEM inputs come from, by material name."""
+    pki = f"{shape['secrets_dir']}/{PKI_DIR}"
+    files: dict[str, str] = {}
+    if shape["tls"] == "self_signed":
+        files.update(ca=f"{pki}/ca.crt", server_cert=f"{pki}/server.crt", server_key=f"{pki}/server.key")
+    elif shape["tls"] == "provided":
+        provided = shape["provided"]
+        files.update(ca=provided["ca"], server_cert=provided["certificate"], server_key=provided["key"])
+    if shape["separate_hop"]:
+        files.update(
+            hop_ca=f"{pki}/ca.crt",
+            hop_registry_cert=f"{pki}/registry.crt",
+            hop_registry_key=f"{pki}/registry.key",
+            hop_client_cert=f"{pki}/proxy-client.crt",
+            hop_client_key=f"{pki}/proxy-client.key",
+        )
+    return files
+
+
+def secret_files(shape: dict) -> dict[str, str]:
+    """The generated secrets, by name: http.secret, and each user's password when none is given."""
+    files = {"http_secret": f"{shape['secrets_dir']}/http.secret"}
+    for user in shape["users"]:
+        if not user["password"]:
+            files[f"password:{user['name']}"] = f"{shape['secrets_dir']}/{user['name']}.password"
+    return files
+
+
+def roles(shape: dict, materials: dict) -> dict:
+    """Each role's inputs; `materials` holds the PEM texts and secrets by the names of material_files/secret_files."""
+    m = collections.defaultdict(str, materials)
+    proxied = shape["mode"] == "proxy"
+    hop = shape["separate_hop"]
+    behind_local_proxy = proxied and not hop
+    host_nginx = shape["proxy_mode"] == "host"
+    tls = shape["tls"] != "none"
+    users = [{"name": u["name"], "password": u["password"] or m[f"password:{u['name']}"]} for u in shape["users"]]
+
+    if hop:
+        upstream = shape["registry_host"]
+    elif host_nginx:
+        upstream = "127.0.0.1"
+    else:
+        upstream = "registry"
+    registry = {
+        "version": shape["registry_version"],
+        "http_secret": m["http_secret"],
+        # Behind nginx in a container on this host: no published port, an internal
+        # network only; behind the host's own nginx: this host's loopback.
+        "publish": not behind_local_proxy or host_nginx,
+        "bind_address": "127.0.0.1" if behind_local_proxy else "0.0.0.0",  # noqa: S104 (published for the proxy or the clients)
+        "networks": [NETWORK] if behind_local_proxy and not host_nginx else [],
+        "published_port": REGISTRY_PORT if proxied else shape["port"],
+        # Serving TLS: to the proxy alone (client certificates), or to the clients (no proxy).
+        "tls": hop or (not proxied and tls),
+        "tls_certificate": m["hop_registry_cert"] if hop else m["server_cert"] if not proxied and tls else "",
+        "tls_key": m["hop_registry_key"] if hop else m["server_key"] if not proxied and tls else "",
+        "tls_client_ca": m["hop_ca"] if hop else "",
+        "auth": "htpasswd" if not proxied and shape["auth"] == "htpasswd" else "none",
+        "htpasswd_users": users if not proxied and shape["auth"] == "htpasswd" else [],
+        "allow_anonymous": shape["auth"] == "none",
+        # Deletes by digest through the API (the smoke check removes what it pushed; retention needs them).
+        "delete_enabled": True,
+    }
+    proxy = {}
+    if proxied:
+        proxy = {
+            "server_name": shape["name"],
+            "tls": tls,
+            "https_port": shape["port"],
+            "http_port": 80 if tls else shape["port"],
+            "tls_certificate": m["server_cert"] if tls else "",
+            "tls_key": m["server_key"] if tls else "",
+            "auth": shape["auth"],
+            "htpasswd_users": users if shape["auth"] == "htpasswd" else [],
+            "mode": shape["proxy_mode"],
+            "upstreams": [f"{upstream}:{REGISTRY_PORT}"],
+            "networks": [] if hop or host_nginx else [NETWORK],
+            "upstream_tls": hop,
+            "upstream_ca_cert": m["hop_ca"] if hop else "",
+            "upstream_client_cert": m["hop_client_cert"] if hop else "",
+            "upstream_client_key": m["hop_client_key"] if hop else "",
+        }
+    login = users[0] if shape["auth"] == "htpasswd" else {"name": "", "password": ""}
+    clients = {
+        "registries": [{"address": shape["address"], "ca_cert": m["ca"] if tls else "", "insecure": not tls}],
+        # What a client needs to call the registry's API: the smoke check deletes what it pushed with it.
+        "check": {
+            "api": f"{'https' if tls else 'http'}://{shape['address']}",
+            # Where the docker_client role puts the CA for this address.
+            "ca_path": f"/etc/docker/certs.d/{shape['address']}/ca.crt" if tls else "",
+            "username": login["name"],
+            "password": login["password"],
+        },
+        "logins": (
+            [{"registry": shape["address"], "username": users[0]["name"], "password": users[0]["password"]}]
+            if shape["auth"] == "htpasswd"
+            else []
+        ),
+    }
+    return {"registry": registry, "proxy": proxy, "clients": clients}
+
+
+def summary(shape: dict) -> list[str]:
+    """What the last play tells the operator."""
+    tls = shape["tls"] != "none"
+    ca = {"none": "none (plain HTTP)", "provided": shape["provided"].get("ca")}.get(
+        shape["tls"], f"{shape['secrets_dir']}/{PKI_DIR}/ca.crt"
+    )
+    lines = [
+        f"Registry: {shape['address']} ({'HTTPS' if tls else 'plain HTTP'}, {shape['mode']} mode)",
+        f"CA for the clients: {ca}",
+    ]
+    if shape["auth"] == "htpasswd":
+        first = shape["users"][0]
+        where = "as you set it" if first["password"] else f"in {shape['secrets_dir']}/{first['name']}.password"
+        lines.append(f"Log in: docker login {shape['address']} -u {first['name']} (password {where})")
+    else:
+        lines.append("No authentication: anyone who reaches the registry can push and pull.")
+    if tls:
+        lines.append("TLS 1.2/1.3 only.")
+    else:
+        lines.append("WARNING: plain HTTP; passwords and images cross the network in clear.")
+    return lines
+
+
+def warnings(shape: dict) -> list[str]:
+    if shape["tls"] == "none":
+        return [
+            "stack_tls is none: the registry speaks plain HTTP, passwords and images cross the network in clear, and "
+            "every client needs it in insecure-registries"
+        ]
+    return []
+
+
+def stack_plan(choices: dict, groups: dict, materials: dict | None = None) -> dict:
+    """The whole plan: the shape, what to make on the controller, each role's inputs (filled from `materials`)."""
+    shape = decide(choices, groups)
+    plan = dict(shape)
+    plan["pki"] = {"certificates": pki_certificates(shape)}
+    plan["material_files"] = material_files(shape)
+    plan["secret_files"] = secret_files(shape)
+    plan.update(roles(shape, materials or {}))
+    plan["summary"] = summary(shape)
+    plan["warnings"] = warnings(shape)
+    return plan
+
+
+def _anchored_at(cert, ca) -> bool:
+    """Whether `ca` issued `cert`, or is `cert` itself (a CA file may hold the intermediate)."""
+    return _pki.issued_by(cert, _pki.Issuer.of(ca)) or _pki.same_public_key(cert.public_key(), ca.public_key())
+
+
+def provided_problems(name: str, cert_pem: bytes, key_pem: bytes, ca_pem: bytes) -> list[str]:
+    """Why a provided certificate, key and CA cannot serve `name`: parse, key match, SAN, chain to the CA."""
+    where = {
+        "cert": "stack_tls_provided_certificate",
+        "key": "stack_tls_provided_key",
+        "ca": "stack_tls_provided_ca",
+    }
+    try:
+        chain = _pki.x509.load_pem_x509_certificates(cert_pem)
+    except ValueError as exc:
+        return [f"{where['cert']} is not a PEM certificate: {exc}"]
+    try:
+        key = _pki.load_private_key(key_pem)
+    except (ValueError, TypeError, _pki.PkiError) as exc:
+        return [f"{where['key']} is not a usable private key (an unencrypted PEM key is needed): {exc}"]
+    try:
+        cas = _pki.x509.load_pem_x509_certificates(ca_pem)
+    except ValueError as exc:
+        return [f"{where['ca']} is not a PEM certificate: {exc}"]
+    problems: list[str] = []
+    leaf = chain[0]
+    if not _pki.same_public_key(leaf.public_key(), key.public_key()):
+        problems.append(
+            f"{where['key']} does not belong to the certificate in {where['cert']} (their public keys differ): nginx "
+            "would refuse them with 'key values mismatch'. Give the key the certificate was issued for"
+        )
+    dns, ips = _pki.sans_of(leaf)
+    if _is_ip(name):
+        covered = str(ipaddress.ip_address(name)) in ips
+    else:
+        covered = name in dns or any(
+            pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:] for pattern in dns
+        )
+    if not covered:
+        listed = ", ".join(dns + ips) or "none"
+        problems.append(
+            f"the certificate in {where['cert']} does not name stack_registry_name {name!r} in its subjectAltNames "
+            f"({listed}): clients would fail with 'x509: certificate is valid for ..., not {name}'. Get a certificate "
+            "for that name, or set stack_registry_name to one it covers"
+        )
+    # Walk up the chain in the file until a certificate is issued by one of the given CAs.
+    current, rest, anchored = leaf, list(chain[1:]), False
+    for _step in range(len(chain) + 1):
+        if any(_anchored_at(current, ca) for ca in cas):
+            anchored = True
+            break
+        parent = next((c for c in rest if _pki.issued_by(current, _pki.Issuer.of(c))), None)
+        if parent is None:
+            break
+        rest.remove(parent)
+        current = parent
+    if not anchored:
+        problems.append(
+            f"the certificate in {where['cert']} does not chain to the CA in {where['ca']}: clients that trust that CA "
+            "would fail with 'x509: certificate signed by unknown authority'. Put the intermediate certificates after "
+            "the server certificate in the file, or give the CA that issued it"
+        )
+    return problems

@@ -1,0 +1,421 @@
+"""The stack plan: every topology x TLS x auth, typed out by hand, and every refusal with its message."""
+
+# The tables are typed out one case a line, to be read across: long lines, and bind addresses as data.
+# ruff: noqa: E501, S104
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from ansible_collections.dockyard.registry.plugins.module_utils import _pki
+from ansible_collections.dockyard.registry.plugins.module_utils import _stack_plan as sp
+
+NAME = "registry.example.test"
+# Each material a distinct text, so that a mix-up shows.
+MATERIALS = {
+    "ca": "CA",
+    "server_cert": "SRV",
+    "server_key": "SRVKEY",
+    "hop_ca": "HOPCA",
+    "hop_registry_cert": "REG",
+    "hop_registry_key": "REGKEY",
+    "hop_client_cert": "CLI",
+    "hop_client_key": "CLIKEY",
+    "http_secret": "SECRET",
+    "password:alice": "PW",
+}
+ALICE = [{"name": "alice", "password": "PW"}]
+TOPOLOGIES = {
+    # proxy and registry on one host, nginx in a container
+    "local": ({"registry_hosts": ["web1"], "proxy_hosts": ["web1"]}, "container"),
+    # proxy and registry on one host, the host's own nginx
+    "host": ({"registry_hosts": ["web1"], "proxy_hosts": ["web1"]}, "host"),
+    # proxy and registry on two hosts: the hop is mutual TLS
+    "split": ({"registry_hosts": ["reg1"], "proxy_hosts": ["web1"]}, "container"),
+    # the registry alone, serving clients itself
+    "native": ({"registry_hosts": ["reg1"], "proxy_hosts": []}, "container"),
+}
+
+
+def choices(**over) -> dict:
+    base = {
+        "registry_name": NAME,
+        "registry_port": None,
+        "tls": "self_signed",
+        "auth": "htpasswd",
+        "proxy_mode": "container",
+        "registry_version": "2.8",
+        "registry_image_source": "local",
+        "users": [{"name": "alice", "password": None}],
+        "secrets_dir": "/srv/secrets",
+        "anonymous_pull": False,
+    }
+    base.update(over)
+    return base
+
+
+# registry: publish, bind address, networks, published port, tls, certificate, key, client CA, auth, users
+# proxy: tls, https port, http port, upstream, networks, upstream tls, certificate, auth, users (None: no proxy)
+# clients: address, insecure, CA, login user
+# fmt: off
+TABLE = [
+    # topology tls            auth        registry                                                                     proxy                                                                          clients
+    ("local",  "self_signed", "htpasswd", (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "htpasswd", ALICE), (NAME, False, "CA", "alice")),
+    ("local",  "self_signed", "none",     (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "none", []),        (NAME, False, "CA", None)),
+    ("local",  "provided",    "htpasswd", (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "htpasswd", ALICE), (NAME, False, "CA", "alice")),
+    ("local",  "provided",    "none",     (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "none", []),        (NAME, False, "CA", None)),
+    ("local",  "none",        "htpasswd", (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (False, 80, 80, "registry:5000", ["dockyard"], False, "", "htpasswd", ALICE),    (NAME + ":80", True, "", "alice")),
+    ("local",  "none",        "none",     (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (False, 80, 80, "registry:5000", ["dockyard"], False, "", "none", []),           (NAME + ":80", True, "", None)),
+    ("host",   "self_signed", "htpasswd", (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "htpasswd", ALICE),         (NAME, False, "CA", "alice")),
+    ("host",   "self_signed", "none",     (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "none", []),                (NAME, False, "CA", None)),
+    ("host",   "provided",    "htpasswd", (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "htpasswd", ALICE),         (NAME, False, "CA", "alice")),
+    ("host",   "provided",    "none",     (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "none", []),                (NAME, False, "CA", None)),
+    ("host",   "none",        "htpasswd", (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (False, 80, 80, "127.0.0.1:5000", [], False, "", "htpasswd", ALICE),            (NAME + ":80", True, "", "alice")),
+    ("host",   "none",        "none",     (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (False, 80, 80, "127.0.0.1:5000", [], False, "", "none", []),                   (NAME + ":80", True, "", None)),
+    ("split",  "self_signed", "htpasswd", (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "htpasswd", ALICE),               (NAME, False, "CA", "alice")),
+    ("split",  "self_signed", "none",     (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "none", []),                      (NAME, False, "CA", None)),
+    ("split",  "provided",    "htpasswd", (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "htpasswd", ALICE),               (NAME, False, "CA", "alice")),
+    ("split",  "provided",    "none",     (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "none", []),                      (NAME, False, "CA", None)),
+    ("split",  "none",        "htpasswd", (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (False, 80, 80, "reg1:5000", [], True, "", "htpasswd", ALICE),                  (NAME + ":80", True, "", "alice")),
+    ("split",  "none",        "none",     (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (False, 80, 80, "reg1:5000", [], True, "", "none", []),                         (NAME + ":80", True, "", None)),
+    ("native", "self_signed", "htpasswd", (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "htpasswd", ALICE),    None,                                                                           (NAME + ":5000", False, "CA", "alice")),
+    ("native", "self_signed", "none",     (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "none", []),           None,                                                                           (NAME + ":5000", False, "CA", None)),
+    ("native", "provided",    "htpasswd", (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "htpasswd", ALICE),    None,                                                                           (NAME + ":5000", False, "CA", "alice")),
+    ("native", "provided",    "none",     (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "none", []),           None,                                                                           (NAME + ":5000", False, "CA", None)),
+    ("native", "none",        "htpasswd", (True, "0.0.0.0", [], 5000, False, "", "", "", "htpasswd", ALICE),            None,                                                                           (NAME + ":5000", True, "", "alice")),
+    ("native", "none",        "none",     (True, "0.0.0.0", [], 5000, False, "", "", "", "none", []),                   None,                                                                           (NAME + ":5000", True, "", None)),
+]
+# fmt: on
+
+
+def materials_for(plan_choices: dict, groups: dict) -> dict:
+    """What the module would read and generate for these choices: only the materials the plan asks for."""
+    shape = sp.decide(plan_choices, groups)
+    wanted = set(sp.material_files(shape)) | set(sp.secret_files(shape))
+    return {name: value for name, value in MATERIALS.items() if name in wanted}
+
+
+def test_the_table_covers_every_mode():
+    assert {(t, tls, auth) for t, tls, auth, *_ in TABLE} == {
+        (t, tls, auth) for t in TOPOLOGIES for tls in sp.TLS_MODES for auth in sp.AUTH_MODES
+    }
+
+
+@pytest.mark.parametrize(("topology", "tls", "auth", "registry", "proxy", "clients"), TABLE)
+def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
+    groups, proxy_mode = TOPOLOGIES[topology]
+    users = [{"name": "alice", "password": None}] if auth == "htpasswd" else []
+    provided = {
+        "tls_provided_certificate": "/c/srv.crt",
+        "tls_provided_key": "/c/srv.key",
+        "tls_provided_ca": "/c/ca.crt",
+    }
+    plan_choices = choices(tls=tls, auth=auth, proxy_mode=proxy_mode, users=users, **provided)
+    plan = sp.stack_plan(plan_choices, groups, materials_for(plan_choices, groups))
+
+    r = plan["registry"]
+    got = (
+        r["publish"], r["bind_address"], r["networks"], r["published_port"], r["tls"],
+        r["tls_certificate"], r["tls_key"], r["tls_client_ca"], r["auth"], r["htpasswd_users"],
+    )  # fmt: skip
+    assert got == registry
+    assert r["http_secret"] == MATERIALS["http_secret"]
+    assert r["allow_anonymous"] == (auth == "none")
+    assert r["version"] == "2.8"
+    assert r["delete_enabled"] is True
+
+    if proxy is None:
+        assert plan["mode"] == "native"
+        assert plan["proxy"] == {}
+    else:
+        p = plan["proxy"]
+        assert plan["mode"] == "proxy"
+        got = (
+            p["tls"], p["https_port"], p["http_port"], p["upstreams"][0], p["networks"], p["upstream_tls"],
+            p["tls_certificate"], p["auth"], p["htpasswd_users"],
+        )  # fmt: skip
+        assert got == proxy
+        assert p["upstreams"] == [proxy[3]]
+        assert p["server_name"] == NAME
+        assert p["mode"] == proxy_mode
+        assert p["tls_key"] == ("SRVKEY" if p["tls"] else "")
+        hop = ("HOPCA", "CLI", "CLIKEY") if p["upstream_tls"] else ("", "", "")
+        assert (p["upstream_ca_cert"], p["upstream_client_cert"], p["upstream_client_key"]) == hop
+
+    address, insecure, ca, login = clients
+    c = plan["clients"]
+    assert plan["address"] == address
+    assert c["registries"] == [{"address": address, "ca_cert": ca, "insecure": insecure}]
+    expected_logins = [{"registry": address, "username": "alice", "password": "PW"}] if login else []
+    assert c["logins"] == expected_logins
+    assert c["check"]["api"] == ("http://" if insecure else "https://") + address
+    assert c["check"]["ca_path"] == ("" if insecure else f"/etc/docker/certs.d/{address}/ca.crt")
+
+
+# fmt: off
+PKI_TABLE = [
+    # topology tls            certificates registry_pki makes
+    ("local",  "self_signed", ["server"]),
+    ("local",  "provided",    []),
+    ("local",  "none",        []),
+    ("host",   "self_signed", ["server"]),
+    ("split",  "self_signed", ["server", "registry", "proxy-client"]),
+    ("split",  "provided",    ["registry", "proxy-client"]),
+    ("split",  "none",        ["registry", "proxy-client"]),
+    ("native", "self_signed", ["server"]),
+    ("native", "provided",    []),
+    ("native", "none",        []),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("topology", "tls", "names"), PKI_TABLE)
+def test_what_the_pki_makes(topology, tls, names):
+    groups, proxy_mode = TOPOLOGIES[topology]
+    provided = {
+        "tls_provided_certificate": "/c/srv.crt",
+        "tls_provided_key": "/c/srv.key",
+        "tls_provided_ca": "/c/ca.crt",
+    }
+    plan = sp.stack_plan(choices(tls=tls, proxy_mode=proxy_mode, **provided), groups)
+    assert [c["name"] for c in plan["pki"]["certificates"]] == names
+
+
+def test_the_server_certificate_names_the_registry_its_aliases_and_addresses():
+    groups = TOPOLOGIES["split"][0]
+    plan = sp.stack_plan(choices(registry_aliases=["Mirror.Example.Test"], registry_ip_addresses=["192.0.2.7"]), groups)
+    server, registry, client = plan["pki"]["certificates"]
+    assert server == {
+        "name": "server",
+        "usage": "server",
+        "common_name": NAME,
+        "dns_names": [NAME, "mirror.example.test"],
+        "ip_addresses": ["192.0.2.7"],
+    }
+    assert (registry["dns_names"], registry["usage"]) == (["reg1"], "server")
+    assert (client["common_name"], client["usage"]) == ("web1 (proxy)", "client")
+
+
+def test_files_and_secrets_it_reads():
+    groups = TOPOLOGIES["split"][0]
+    plan = sp.stack_plan(
+        choices(users=[{"name": "alice", "password": None}, {"name": "bob", "password": "given"}]), groups
+    )
+    assert plan["material_files"]["server_key"] == "/srv/secrets/pki/server.key"
+    assert plan["material_files"]["hop_client_key"] == "/srv/secrets/pki/proxy-client.key"
+    # bob's password is given: no file for it
+    assert plan["secret_files"] == {
+        "http_secret": "/srv/secrets/http.secret",
+        "password:alice": "/srv/secrets/alice.password",
+    }
+    provided = sp.stack_plan(
+        choices(
+            tls="provided",
+            tls_provided_certificate="/c/s.crt",
+            tls_provided_key="/c/s.key",
+            tls_provided_ca="/c/ca.crt",
+        ),
+        TOPOLOGIES["local"][0],
+    )
+    assert provided["material_files"] == {"ca": "/c/ca.crt", "server_cert": "/c/s.crt", "server_key": "/c/s.key"}
+
+
+# fmt: off
+DEFAULTS = [
+    # groups (registry, proxy)     tls            name given   port given -> name, port, address
+    ((["reg1"], ["proxy.example"]), "self_signed", None,         None,      "proxy.example", 443, "proxy.example"),
+    ((["reg1"], ["proxy.example"]), "none",        None,         None,      "proxy.example", 80, "proxy.example:80"),
+    ((["reg.example"], []),         "self_signed", None,         None,      "reg.example", 5000, "reg.example:5000"),
+    ((["reg1"], []),                "self_signed", None,         None,      "reg1", 5000, "reg1:5000"),
+    ((["reg1"], ["web1"]),          "self_signed", NAME,         8443,      NAME, 8443, NAME + ":8443"),
+    ((["reg1"], ["web1"]),          "self_signed", "Reg.Example", "443",    "reg.example", 443, "reg.example"),
+    ((["reg1"], []),                "self_signed", "192.0.2.9",  None,      "192.0.2.9", 5000, "192.0.2.9:5000"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("hosts", "tls", "name", "port", "want_name", "want_port", "want_address"), DEFAULTS)
+def test_name_and_port(hosts, tls, name, port, want_name, want_port, want_address):
+    groups = {"registry_hosts": hosts[0], "proxy_hosts": hosts[1]}
+    plan = sp.stack_plan(choices(registry_name=name, registry_port=port, tls=tls), groups)
+    assert (plan["name"], plan["port"], plan["address"]) == (want_name, want_port, want_address)
+
+
+def test_no_users_with_htpasswd_means_admin():
+    plan = sp.stack_plan(choices(users=[]), TOPOLOGIES["local"][0], {"password:admin": "GEN", "http_secret": "S"})
+    assert plan["users"] == [{"name": "admin", "password": None}]
+    assert plan["secret_files"]["password:admin"] == "/srv/secrets/admin.password"
+    assert plan["proxy"]["htpasswd_users"] == [{"name": "admin", "password": "GEN"}]
+
+
+SPLIT = TOPOLOGIES["split"][0]
+# fmt: off
+REFUSED = [
+    # choices changed                                   groups changed                                   message (a regular expression)
+    ({"anonymous_pull": True},                          {},                                              r"stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI.*token authentication"),
+    ({},                                                {"registry_hosts": ["a", "b"]},                   r"registry_hosts must have exactly one host \(it has 2\)"),
+    ({},                                                {"registry_hosts": []},                           r"registry_hosts must have exactly one host \(it has 0\)"),
+    ({},                                                {"proxy_hosts": ["p1", "p2"]},                    r"proxy_hosts may have one host or none \(it has 2\)"),
+    ({"registry_name": "bad_name!"},                    {},                                              r"stack_registry_name 'bad_name!' is not a DNS name"),
+    ({"registry_name": "*.example.test"},               {},                                              r"stack_registry_name '\*.example.test' is a wildcard"),
+    ({"registry_name": "proxy1"},                       {},                                              r"stack_registry_name 'proxy1' has no dot: docker would read proxy1/team/app as a Docker Hub repository"),
+    ({"registry_name": None},                           {"registry_hosts": [], "proxy_hosts": []},       r"stack_registry_name is empty"),
+    ({"registry_port": 70000},                          {},                                              r"stack_registry_port 70000 is out of range: give a port 1-65535"),
+    ({"registry_port": 0},                              {},                                              r"stack_registry_port 0 is out of range"),
+    ({"registry_port": "https"},                        {},                                              r"stack_registry_port 'https' is not a number"),
+    ({"registry_aliases": ["ok.example", "no way"]},    {},                                              r"stack_registry_aliases\[1\] 'no way' is not a DNS name"),
+    ({"registry_ip_addresses": ["300.1.1.1"]},          {},                                              r"stack_registry_ip_addresses\[0\] '300.1.1.1' is not an IP address"),
+    ({"users": [{"name": "a:b"}]},                      {},                                              r"stack_users\[0\].name 'a:b' is not a usable user name"),
+    ({"users": [{"name": "../escaped"}]},               {},                                              r"stack_users\[0\].name '../escaped' is not a usable user name"),
+    ({"users": [{"name": ".hidden"}]},                  {},                                              r"stack_users\[0\].name '.hidden' is not a usable user name"),
+    ({"users": [{"user": "admin"}]},                    {},                                              r"stack_users\[0\] has unknown key\(s\) user"),
+    ({"users": [{"name": "al"}, {"name": "al"}]},       {},                                              r"stack_users\[1\].name 'al' is listed twice"),
+    ({"users": [{"name": "al", "password": "x" * 73}]}, {},                                              r"stack_users\[0\].password \(user al\) is 73 bytes: bcrypt reads at most 72"),
+    ({"users": [{"name": "al", "password": "é" * 37}]}, {},                                              r"stack_users\[0\].password \(user al\) is 74 bytes"),
+    ({"users": ["alice"]},                              {},                                              r"stack_users\[0\] must be a dictionary"),
+    ({"auth": "none"},                                  {},                                              r"stack_users lists 1 user\(s\) but stack_auth is none.*Set stack_auth: htpasswd, or remove stack_users"),
+    ({"registry_version": "3"},                         {},                                              r"stack_registry_version 3 cannot run on the locally built image.*registry_image_source: upstream"),
+    ({"registry_version": "2"},                         {},                                              r"stack_registry_version '2' is not one of 2.8, 3"),
+    ({"tls": "provided"},                               {},                                              r"stack_tls is provided but stack_tls_provided_certificate is empty"),
+    ({"tls": "acme"},                                   {},                                              r"stack_tls 'acme' is not one of self_signed, provided, none"),
+    ({"auth": "ldap", "users": []},                     {},                                              r"stack_auth 'ldap' is not one of htpasswd, none"),
+    ({"proxy_mode": "sidecar"},                         {},                                              r"stack_proxy_mode 'sidecar' is not one of container, host"),
+    ({"registry_image_source": "hub"},                  {},                                              r"registry_image_source 'hub' is not one of local, upstream"),
+    ({"secrets_dir": "secrets"},                        {},                                              r"stack_secrets_dir 'secrets' must be an absolute path"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("changed", "groups_changed", "message"), REFUSED)
+def test_refused(changed, groups_changed, message):
+    with pytest.raises(sp.PlanError) as refused:
+        sp.stack_plan(choices(**changed), dict(SPLIT, **groups_changed))
+    assert any(__import__("re").search(message, error) for error in refused.value.errors), refused.value.errors
+
+
+def test_accepted_edge_cases():
+    # Version 3 with the upstream image; 72 bytes exactly; a name of 64 characters.
+    sp.stack_plan(choices(registry_version="3", registry_image_source="upstream"), SPLIT)
+    sp.stack_plan(choices(users=[{"name": "a" * 64, "password": "x" * 72}]), SPLIT)
+    # A name without a dot is fine on another port, and localhost always.
+    sp.stack_plan(choices(registry_name="registry", registry_port=5000), SPLIT)
+    sp.stack_plan(choices(registry_name="localhost"), SPLIT)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(sp.PlanError) as refused:
+        sp.stack_plan(choices(registry_name="bad_name!", registry_port=70000, users=[{"name": "a:b"}]), SPLIT)
+    assert len(refused.value.errors) == 3
+
+
+# ---------------------------------------------------------------- provided certificates
+
+NOW = datetime.datetime.now(datetime.UTC)
+SPEC = _pki.KeySpec("ecdsa", curve="secp256r1")
+
+
+def make_ca(name="Company CA"):
+    key = _pki.generate_key(SPEC)
+    return _pki.build_ca(key, name, 30, NOW), key
+
+
+def make_leaf(ca, ca_key, dns=(NAME,), ips=(), usage="server"):
+    key = _pki.generate_key(SPEC)
+    wanted = _pki.Wanted(dns[0] if dns else "leaf", usage, SPEC, 30, list(dns), list(ips))
+    return _pki.build_leaf(key.public_key(), wanted, ca, ca_key, NOW), key
+
+
+def make_intermediate(root, root_key):
+    """An intermediate CA signed by the root (built by hand: _pki makes leaves and roots only)."""
+    key = _pki.generate_key(SPEC)
+    x509 = _pki.x509
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_pki.subject("Company Issuing CA"))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - datetime.timedelta(minutes=5))
+        .not_valid_after(NOW + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(root_key, _pki.hashes.SHA256())
+    )
+    return cert, key
+
+
+def pem(*certs) -> bytes:
+    return b"".join(_pki.certificate_pem(c) for c in certs)
+
+
+def test_a_good_provided_certificate():
+    ca, ca_key = make_ca()
+    leaf, key = make_leaf(ca, ca_key)
+    assert sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(key), pem(ca)) == []
+
+
+def test_a_chain_through_an_intermediate_and_a_wildcard():
+    root, root_key = make_ca()
+    issuing, issuing_key = make_intermediate(root, root_key)
+    leaf, key = make_leaf(issuing, issuing_key, dns=("*.example.test",))
+    assert sp.provided_problems(NAME, pem(leaf, issuing), _pki.private_key_pem(key), pem(root)) == []
+    # Without the intermediate in the file it does not chain.
+    problems = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(key), pem(root))
+    assert len(problems) == 1
+    assert "does not chain to the CA in stack_tls_provided_ca" in problems[0]
+
+
+def test_an_ip_address_name():
+    ca, ca_key = make_ca()
+    leaf, key = make_leaf(ca, ca_key, dns=(), ips=("192.0.2.9",))
+    assert sp.provided_problems("192.0.2.9", pem(leaf), _pki.private_key_pem(key), pem(ca)) == []
+
+
+def test_a_key_that_does_not_match():
+    ca, ca_key = make_ca()
+    leaf, _key = make_leaf(ca, ca_key)
+    other = _pki.generate_key(SPEC)
+    (problem,) = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(other), pem(ca))
+    assert "stack_tls_provided_key does not belong to the certificate" in problem
+    assert "key values mismatch" in problem
+
+
+def test_a_certificate_for_another_name():
+    ca, ca_key = make_ca()
+    leaf, key = make_leaf(ca, ca_key, dns=("other.example.test",))
+    (problem,) = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(key), pem(ca))
+    assert f"does not name stack_registry_name '{NAME}'" in problem
+    assert "(other.example.test)" in problem
+
+
+def test_a_certificate_of_another_ca():
+    ca, ca_key = make_ca()
+    other_ca, _ = make_ca("Other CA")
+    leaf, key = make_leaf(ca, ca_key)
+    (problem,) = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(key), pem(other_ca))
+    assert "does not chain to the CA" in problem
+
+
+def test_all_three_wrong_at_once():
+    ca, ca_key = make_ca()
+    other_ca, _ = make_ca("Other CA")
+    leaf, _key = make_leaf(ca, ca_key, dns=("other.example.test",))
+    problems = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(_pki.generate_key(SPEC)), pem(other_ca))
+    assert len(problems) == 3
+
+
+def test_files_that_are_not_pem():
+    ca, ca_key = make_ca()
+    leaf, key = make_leaf(ca, ca_key)
+    assert (
+        "stack_tls_provided_certificate is not a PEM certificate"
+        in sp.provided_problems(NAME, b"junk", _pki.private_key_pem(key), pem(ca))[0]
+    )
+    assert (
+        "stack_tls_provided_key is not a usable private key"
+        in sp.provided_problems(NAME, pem(leaf), b"junk", pem(ca))[0]
+    )
+    assert (
+        "stack_tls_provided_ca is not a PEM certificate"
+        in sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(key), b"junk")[0]
+    )
