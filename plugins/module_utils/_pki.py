@@ -114,7 +114,7 @@ def check_dns_name(value: str) -> str:
         raise ValueError("is empty")
     if len(name) > 253:
         raise ValueError("is longer than 253 characters")
-    if _is_ip(name):
+    if is_ip(name):
         raise ValueError("is an IP address: list it in ip_addresses instead")
     labels = name.split(".")
     if labels[0] == "*":
@@ -143,7 +143,7 @@ def check_ip_address(value: str) -> str:
         raise ValueError("is not an IPv4 or IPv6 address") from None
 
 
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
     except ValueError:

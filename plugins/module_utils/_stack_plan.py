@@ -49,14 +49,6 @@ class PlanError(Exception):
         self.errors = errors
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _port(value, default: int) -> tuple[int | None, str | None]:
     if value is None or value == "":
         return default, None
@@ -75,7 +67,7 @@ def _check_name(name: str, port: int | None) -> list[str]:
             "stack_registry_name is empty and there is no host in proxy_hosts or registry_hosts to take it from: "
             "set stack_registry_name to the name clients use, e.g. registry.example.com"
         ]
-    if _is_ip(name):
+    if _pki.is_ip(name):
         return []
     try:
         check_dns_name(name)
@@ -152,7 +144,7 @@ def _check_addresses(aliases, ip_addresses) -> list[str]:
         except ValueError as exc:
             errors.append(f"stack_registry_aliases[{index}] {alias!r} is not a DNS name: it {exc}")
     for index, address in enumerate(ip_addresses or []):
-        if not _is_ip(str(address)):
+        if not _pki.is_ip(str(address)):
             errors.append(f"stack_registry_ip_addresses[{index}] {address!r} is not an IP address")
     return errors
 
@@ -272,8 +264,8 @@ def pki_certificates(shape: dict) -> list[dict]:
                 "name": "server",
                 "usage": "server",
                 "common_name": shape["name"],
-                "dns_names": [n for n in names if not _is_ip(n)],
-                "ip_addresses": [n for n in names if _is_ip(n)] + shape["ip_addresses"],
+                "dns_names": [n for n in names if not _pki.is_ip(n)],
+                "ip_addresses": [n for n in names if _pki.is_ip(n)] + shape["ip_addresses"],
             }
         )
     if shape["separate_hop"]:
@@ -481,7 +473,7 @@ def provided_problems(name: str, cert_pem: bytes, key_pem: bytes, ca_pem: bytes)
             "would refuse them with 'key values mismatch'. Give the key the certificate was issued for"
         )
     dns, ips = _pki.sans_of(leaf)
-    if _is_ip(name):
+    if _pki.is_ip(name):
         covered = str(ipaddress.ip_address(name)) in ips
     else:
         covered = name in dns or any(
