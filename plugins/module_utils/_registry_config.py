@@ -5,14 +5,16 @@
 Pure logic, no I/O: `prepare()` turns the module's section options into the
 configuration (or raises ConfigError listing every problem), `mask()` hides
 the secrets, `render()` writes deterministic YAML, `masked_text()` shows an
-existing file with its secrets hidden. The keys themselves are described in
-_registry_config_schema.
+existing file with its secrets hidden, `diff()` gives both texts of the diff
+(a secret that changed marked, never shown). The keys themselves are
+described in _registry_config_schema.
 
 Private to the collection: the interface may change without notice.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import traceback
 from urllib.parse import urlsplit
@@ -33,13 +35,20 @@ else:
     YAML_IMPORT_ERROR = None
 
 MASK = "********"
+# A secret whose value differs from the one in the file, as the diff's new text shows it.
+MASK_CHANGED = MASK + " (changed)"
 CONFIG_VERSION = "0.1"
 DEFAULT_ROOTDIRECTORY = "/var/lib/registry"
 DEFAULT_ADDR = ":5000"
+SOCKET_EXAMPLE = "/run/registry/registry.sock"
 HEADER = "# Written by Ansible (dockyard.registry.registry_config): local changes are overwritten.\n"
 
 # A Go duration (time.ParseDuration) that is not negative: 0, 10s, 1h30m, 1.5h.
 _DURATION = re.compile(r"^(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$")
+# A host name in a listen address (DNS labels; container names may hold '_').
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$")
+# A port as Go reads it in a listen address: decimal digits (ASCII only).
+_PORT = re.compile(r"^[0-9]+$")
 # Keys outside the schema (only in a file written by hand) that are masked by name.
 _SECRET_NAME = re.compile(r"pass|secret|token|credential|apikey|licensekey|accountkey|private_key", re.I)
 
@@ -296,6 +305,85 @@ def _check_http(config: dict, version: str, replicas: int, errors: list[str]) ->
     prometheus = _get(http, "debug.prometheus") or {}
     if prometheus.get("enabled") and not _get(http, "debug.addr"):
         errors.append("http.debug.prometheus.enabled: metrics are served on the debug server; set http.debug.addr")
+    problem = _listen_addr_problem(http.get("addr"), http.get("net") == "unix")
+    if problem:
+        errors.append(f"http.addr: {problem}")
+
+
+def _listen_addr_problem(addr, unix: bool) -> str | None:
+    """Why the registry would refuse `addr` at start, or listen where nobody expects (None: fine).
+
+    The registry listens with Go's net.Listen(net, addr): on tcp a host:port (IPv6 in brackets),
+    with http.net: unix the path of a socket.
+    """
+    addr = None if addr is None else str(addr)
+    if unix:
+        return _socket_path_problem(addr)
+    if addr.startswith("/"):
+        return (
+            f"{addr!r} is a socket path, which needs http.net: unix; set it, or give host:port such as {DEFAULT_ADDR}"
+        )
+    host, port, problem = _split_host_port(addr)
+    return problem or _host_problem(addr, host) or _port_problem(addr, host, port)
+
+
+def _socket_path_problem(addr: str | None) -> str | None:
+    where = f"the socket's path inside the registry's container, e.g. {SOCKET_EXAMPLE}"
+    if not addr:
+        return f"required with http.net: unix; give {where}"
+    if not addr.startswith("/"):
+        return f"{addr!r} is not an absolute path; with http.net: unix give {where}"
+    return None
+
+
+def _split_host_port(addr: str) -> tuple[str, str, str | None]:
+    """(host, port, None) as Go's net.SplitHostPort splits `addr`, or ("", "", why it cannot)."""
+    no_port = f"{addr!r} has no port; write host:port, e.g. {addr}:5000 (or {DEFAULT_ADDR} for every address)"
+    if addr.startswith("["):
+        inside, bracket, rest = addr[1:].partition("]")
+        if not bracket:
+            return "", "", f"{addr!r} has '[' without ']'; write an IPv6 address in brackets, e.g. [::]:5000"
+        if rest == "":
+            return "", "", no_port
+        if not rest.startswith(":"):
+            return "", "", f"{addr!r} has {rest!r} after ']'; write [{inside}]:5000"
+        return f"[{inside}]", rest[1:], None
+    if ":" not in addr:
+        if _PORT.match(addr):
+            return "", "", f"{addr!r} has no ':' before its port; write :{addr} (every address) or host:{addr}"
+        return "", "", no_port
+    host, port = addr.rsplit(":", 1)
+    if ":" in host:
+        return "", "", f"{addr!r} is an IPv6 address without brackets; write it as [{host}]:{port}"
+    return host, port, None
+
+
+def _host_problem(addr: str, host: str) -> str | None:
+    if host.startswith("["):
+        inside = host[1:-1]
+        try:
+            ipaddress.ip_address(inside.split("%", 1)[0])
+        except ValueError:
+            return f"{addr!r} has {inside!r} in brackets, which are for an IPv6 address only; write {inside}:5000"
+    elif host and not _HOST_NAME.match(host):
+        return (
+            f"{addr!r} has host {host!r}, which is not a host name or an IP address; "
+            "e.g. :5000, 0.0.0.0:5000 or [::]:5000"
+        )
+    return None
+
+
+def _port_problem(addr: str, host: str, port: str) -> str | None:
+    fix = f"give a port from 1 to 65535, e.g. {host}:5000"
+    if port == "":
+        return f"{addr!r} has no port after the ':', so the registry would listen on a random port; {fix}"
+    if not _PORT.match(port):
+        return f"{addr!r} has port {port!r}, not a number; {fix}"
+    if int(port) == 0:
+        return f"{addr!r} has port 0, so the registry would listen on a random port; {fix}"
+    if int(port) > 65535:
+        return f"{addr!r} has port {int(port)}; {fix}"
+    return None
 
 
 def _check_auth(config: dict, version: str, errors: list[str]) -> None:
@@ -418,7 +506,8 @@ def build(sections: dict) -> dict:
     """The configuration from the module's section options: given keys only, plus what a usable file needs.
 
     `version: 0.1` always; `storage.filesystem.rootdirectory: /var/lib/registry`
-    when no storage driver is given; `http.addr: :5000` when no address is.
+    when no storage driver is given; `http.addr: :5000` when no address is
+    (on tcp: a unix socket has no default path).
     """
     config: dict = {"version": CONFIG_VERSION}
     for name, key in SECTIONS.items():
@@ -433,7 +522,7 @@ def build(sections: dict) -> dict:
     if isinstance(storage, dict) and not any(d in storage for d in DRIVER_NAMES):
         storage["filesystem"] = {"rootdirectory": DEFAULT_ROOTDIRECTORY}
     http = config.setdefault("http", {})
-    if isinstance(http, dict) and not http.get("addr"):
+    if isinstance(http, dict) and not http.get("addr") and http.get("net") != "unix":
         http["addr"] = DEFAULT_ADDR
     ordered = {"version": CONFIG_VERSION}
     for name, key in SECTIONS.items():
@@ -457,12 +546,26 @@ def prepare(sections: dict, version: str, replicas: int) -> tuple[dict, list[str
 # --- Masking and rendering ------------------------------------------------------
 
 
-def _mask_all(value):
+# Stands for "nothing to compare with": no file before, or no such key in it.
+_ABSENT = object()
+
+
+def _child(before, name):
+    """The value at `name` (a key or a list index) of `before`, or _ABSENT."""
+    if isinstance(before, dict):
+        return before.get(name, _ABSENT)
+    if isinstance(before, list) and isinstance(name, int) and name < len(before):
+        return before[name]
+    return _ABSENT
+
+
+def _mask_all(value, before=_ABSENT):
+    """Every value under `value` masked; MASK_CHANGED where `before` holds another value at the same place."""
     if isinstance(value, dict):
-        return {k: _mask_all(v) for k, v in value.items()}
+        return {k: _mask_all(v, _child(before, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_mask_all(v) for v in value]
-    return MASK
+        return [_mask_all(v, _child(before, i)) for i, v in enumerate(value)]
+    return MASK if before is _ABSENT or before == value else MASK_CHANGED
 
 
 def _mask_unknown(value, name):
@@ -476,25 +579,30 @@ def _mask_unknown(value, name):
     return value
 
 
-def _mask(value, key: Key | None, name: str):
+def _mask(value, key: Key | None, name: str, before=_ABSENT):
     if key is None:
         masked = _mask_unknown(value, name)
     elif key.secret:
-        masked = _mask_all(value)
+        masked = _mask_all(value, before)
     elif isinstance(value, dict) and key.type == "dict":
         options = key.options or {}
-        masked = {k: _mask(v, options.get(k), k) for k, v in value.items()}
+        masked = {k: _mask(v, options.get(k), k, _child(before, k)) for k, v in value.items()}
     elif isinstance(value, list) and key.options:
         element = Key("dict", "", options=key.options)
-        masked = [_mask(v, element, name) for v in value]
+        masked = [_mask(v, element, name, _child(before, i)) for i, v in enumerate(value)]
     else:
         masked = value
     return masked
 
 
-def mask(config: dict) -> dict:
-    """A copy of `config` with every secret replaced by ********."""
-    return _mask(config, Key("dict", "", options=SECTIONS), "")
+def mask(config: dict, before: dict | None = None) -> dict:
+    """A copy of `config` with every secret replaced by ********.
+
+    With `before` (the configuration the file holds now), a secret whose value differs from
+    the one at the same place in `before` reads ******** (changed) instead: the diff then shows
+    that it changed, and never what it was or is.
+    """
+    return _mask(config, Key("dict", "", options=SECTIONS), "", _ABSENT if before is None else before)
 
 
 def _dumper():
@@ -513,14 +621,31 @@ def render(config: dict) -> str:
     return HEADER + body
 
 
+def _parsed(content: bytes | None) -> dict | None:
+    """The existing file as a mapping, or None (no file, not YAML, or not a mapping)."""
+    if content is None:
+        return None
+    try:
+        parsed = yaml.safe_load(content)
+    except yaml.YAMLError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def masked_text(content: bytes | None) -> str:
     """An existing file as the diff shows it: parsed, secrets masked, rendered like a new one."""
     if content is None:
         return ""
-    try:
-        parsed = yaml.safe_load(content)
-    except yaml.YAMLError:
-        parsed = None
-    if not isinstance(parsed, dict):
+    parsed = _parsed(content)
+    if parsed is None:
         return "# (the existing file is not a YAML mapping; not shown, it may hold secrets)\n"
     return render(mask(parsed))
+
+
+def diff(content: bytes | None, config: dict) -> tuple[str, str]:
+    """The diff's texts (before, after) of replacing the file's `content` by `config`.
+
+    Both mask every secret; after marks a secret that changed as ******** (changed), so a
+    change of a secret alone is a visible change, with no value shown.
+    """
+    return masked_text(content), render(mask(config, _parsed(content)))

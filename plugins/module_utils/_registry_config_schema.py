@@ -318,8 +318,13 @@ STORAGE = {
 }
 
 HTTP = {
-    "addr": _s("Listen address (C(:5000) is written when not given: without it the registry picks a random port)."),
-    "net": _s("Listener network.", choices=["tcp", "unix"]),
+    "addr": _s(
+        "Listen address. On tcp, host:port with a port from 1 to 65535: C(:5000) (every address), C(0.0.0.0:5000),"
+        " C([::]:5000) (IPv6 in brackets) or C(localhost:5000); C(:5000) is written when not given, since without it"
+        " the registry listens on a random port. With O(http.net=unix), the absolute path of the socket inside the"
+        " registry's container (required)."
+    ),
+    "net": _s("Listener network; with V(unix), O(http.addr) is the path of a socket.", choices=["tcp", "unix"]),
     "host": _url("External URL of the registry, for Location headers (not with O(http.relativeurls=true))."),
     "prefix": _s("URL path prefix."),
     "secret": _s(

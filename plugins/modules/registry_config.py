@@ -40,7 +40,10 @@ attributes:
     description: Predicts whether the file (content, mode, owner, group) would change; writes nothing.
   diff_mode:
     support: full
-    description: Returns the old and the new file as text, with every secret masked in both.
+    description:
+      - Returns the old and the new file as text, with every secret masked as C(********) in both.
+      - A secret whose value changed reads C(******** (changed)) in the new text, so that a change of a secret alone
+        shows in the diff; no value is ever shown.
   idempotent:
     support: full
     description: The same options render the same bytes; a second run reports no change.
@@ -648,12 +651,14 @@ options:
     suboptions:
       addr:
         description:
-          - 'Listen address (C(:5000) is written when not given: without it the registry picks a random
-            port).'
+          - 'Listen address. On tcp, host:port with a port from 1 to 65535: C(:5000) (every address), C(0.0.0.0:5000),
+            C([::]:5000) (IPv6 in brackets) or C(localhost:5000); C(:5000) is written when not given, since without it
+            the registry listens on a random port. With O(http.net=unix), the absolute path of the socket inside the
+            registry''s container (required).'
         type: str
       net:
         description:
-          - Listener network.
+          - Listener network; with V(unix), O(http.addr) is the path of a socket.
         type: str
         choices: [tcp, unix]
       host:
@@ -1496,11 +1501,12 @@ class RegistryConfig:
         masked = rc.mask(config)
         result = {"changed": changed, "path": self.path, "config": masked}
         if self.module._diff:
+            before_text, after_text = rc.diff(before, config)
             result["diff"] = {
                 "before_header": self.path,
                 "after_header": self.path,
-                "before": rc.masked_text(before),
-                "after": rc.render(masked),
+                "before": before_text,
+                "after": after_text,
             }
         return result
 

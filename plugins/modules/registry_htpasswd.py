@@ -37,7 +37,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Predicts exactly what a real run does, also when the file or its directory does not exist yet.
+    description:
+      - Predicts exactly what a real run does, also when the file does not exist yet.
+      - Fails as a real run would when the file's directory does not exist.
   diff_mode:
     support: full
     description:
@@ -53,7 +55,7 @@ options:
         naming the line number, on a line that is not UTF-8, has a control character (including the carriage return of
         Windows line endings) or leading or trailing white space, has no C(:) or an empty name, and on a name that
         appears twice; the file is then left as it is.
-      - Its directory must exist, except in check mode.
+      - Its directory must exist, in check mode too.
     type: path
     required: true
   users:
@@ -100,7 +102,11 @@ options:
     default: true
   mode:
     description:
-      - The file's permissions. Without it, V("0640"), so that a group (see O(group)) can read it and others cannot.
+      - The file's permissions, an octal mode such as V("0640") or V("0600") (quoted, or an unquoted YAML octal
+        number). Without it, V("0640"), so that a group (see O(group)) can read it and others cannot.
+      - The file holds password hashes, so a mode that gives others any access (read, write or execute, for example
+        V("0644") or V("0666")) is refused, and so is a symbolic mode (V(u=rw,g=r)), which could not be checked.
+        The group may read, for a service that reads the file through its group (nginx's workers).
 notes:
   - Give the file the group of the service that reads it (O(group)), for example C(www-data) for Debian's nginx, whose
     workers are not root.
@@ -224,6 +230,11 @@ class HtpasswdManager:
         cost = self.params["cost"]
         if not MIN_COST <= cost <= MAX_COST:
             self.module.fail_json(msg=f"cost is {cost}: use a bcrypt cost from {MIN_COST} to {MAX_COST}")
+        if self.params["mode"] is not None:
+            try:
+                _files.octal_mode("mode", self.params["mode"], private="password hashes")
+            except _files.ModeError as exc:
+                self.module.fail_json(msg=str(exc))
         try:
             _htpasswd.check_users(self.params["users"])
         except _htpasswd.HtpasswdError as exc:

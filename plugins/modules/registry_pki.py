@@ -488,7 +488,6 @@ token_signing:
 
 import datetime
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.compat.version import LooseVersion
@@ -553,17 +552,6 @@ ARGUMENT_SPEC = {
     "ca_rollover": {"type": "bool", "default": False},
 }
 
-_OCTAL_MODE = re.compile(r"^0?[0-7]{3}$")
-
-
-def _octal_mode(option: str, value, private: bool) -> str:
-    text = format(value, "04o") if isinstance(value, int) else str(value)
-    if not _OCTAL_MODE.match(text):
-        raise _pki.PkiError(f"{option} {value!r} is not an octal mode such as '0600' or '0644'")
-    if private and int(text, 8) & 0o007:
-        raise _pki.PkiError(f"{option} {text} lets others access private keys: use 0600 or 0640")
-    return text.rjust(4, "0")
-
 
 class _Slot:
     """One certificate with its key: what is on disk, the decision, and what the run leaves."""
@@ -600,8 +588,8 @@ class PkiManager:
     def plan(self) -> None:
         params = self.module.params
         self.options = _pki.check_options(params)
-        self.key_mode = _octal_mode("key_mode", params["key_mode"], private=True)
-        self.cert_mode = _octal_mode("cert_mode", params["cert_mode"], private=False)
+        self.key_mode = _files.octal_mode("key_mode", params["key_mode"], private="private keys")
+        self.cert_mode = _files.octal_mode("cert_mode", params["cert_mode"])
         if os.path.exists(self.options.path) and not os.path.isdir(self.options.path):
             raise _pki.PkiError(f"path {self.options.path} exists and is not a directory")
         if self.options.ca.provided_cert_path:
@@ -852,7 +840,8 @@ class PkiManager:
 
     def _put(self, path: str, content: bytes | None, mode: str) -> bool:
         """Write `content` (None: new content not made in check mode, a change) with the module's owner/group."""
-        if content is None:
+        if content is None or (self.module.check_mode and not os.path.isdir(self.options.path)):
+            # Also a change: a file of the directory that apply() makes first in a real run.
             return True
         params = {"owner": self.module.params["owner"], "group": self.module.params["group"], "mode": mode}
         file_args = self.module.load_file_common_arguments(params, path=path)
@@ -994,7 +983,7 @@ class PkiManager:
     def run(self) -> None:
         try:
             self.plan()
-        except _pki.PkiError as exc:
+        except (_pki.PkiError, _files.ModeError) as exc:
             self.module.fail_json(msg=str(exc))
         self.apply()
         self.module.exit_json(**self.result())

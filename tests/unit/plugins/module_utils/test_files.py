@@ -81,3 +81,57 @@ def test_check_mode_predicts_no_change_when_nothing_differs(tmp_path):
     target.chmod(0o640)
     module = make_module(check_mode=True)
     assert _files.write_file(module, str(target), b"same\n", _files.file_args_for(module, str(target), "0640")) is False
+
+
+class Failed(Exception):
+    """fail_json, raising as Ansible's exit would end the module."""
+
+
+def raise_failed(self, msg, **kwargs):
+    raise Failed(msg)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_missing_directory_fails_in_check_mode_as_in_a_real_run(tmp_path, monkeypatch, check_mode):
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", raise_failed)
+    module = make_module(check_mode=check_mode)
+    target = tmp_path / "absent" / "config.yml"
+    with pytest.raises(Failed) as failed:
+        _files.write_file(module, str(target), b"new\n", _files.file_args_for(module, str(target), "0640"))
+    directory = tmp_path / "absent"
+    assert str(failed.value) == f"cannot write {target}: the directory {directory} does not exist; create it first"
+    assert not directory.exists()
+
+
+GOOD_MODES = [
+    ("0600", None, "0600"),
+    ("600", None, "0600"),
+    (0o640, None, "0640"),
+    ("0644", None, "0644"),
+    ("0640", "password hashes", "0640"),
+    ("0440", "password hashes", "0440"),
+    (0o600, "private keys", "0600"),
+]
+
+
+@pytest.mark.parametrize(("value", "secret", "expected"), GOOD_MODES)
+def test_octal_mode_gives_four_digits(value, secret, expected):
+    assert _files.octal_mode("mode", value, secret) == expected
+
+
+BAD_MODES = [
+    ("rw-r--r--", None, "mode 'rw-r--r--' is not an octal mode such as '0600' or '0644'"),
+    ("u=rw,g=r", "password hashes", "mode 'u=rw,g=r' is not an octal mode such as '0600' or '0640'"),
+    (640, None, "mode 640 is not an octal mode such as '0600' or '0644'"),  # decimal 640 is 0o1200
+    ("0666", "password hashes", "mode 0666 lets others access password hashes: use 0600 or 0640"),
+    ("0644", "private keys", "mode 0644 lets others access private keys: use 0600 or 0640"),
+    (0o602, "password hashes", "mode 0602 lets others access password hashes: use 0600 or 0640"),
+    ("0641", "password hashes", "mode 0641 lets others access password hashes: use 0600 or 0640"),
+]
+
+
+@pytest.mark.parametrize(("value", "secret", "message"), BAD_MODES)
+def test_octal_mode_refuses_what_is_not_one_or_too_open(value, secret, message):
+    with pytest.raises(_files.ModeError) as refused:
+        _files.octal_mode("mode", value, secret)
+    assert str(refused.value) == message

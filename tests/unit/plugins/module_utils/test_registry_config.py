@@ -178,6 +178,137 @@ def test_good_durations_pass(good):
     assert errors_for({"health": {"tcp": [{"addr": "a:1", "timeout": good}]}}) == []
 
 
+LISTEN_FIX = "give a port from 1 to 65535"
+BAD_ADDRS = [
+    pytest.param({"addr": ":70000"}, "http.addr: ':70000' has port 70000; " + LISTEN_FIX + ", e.g. :5000", id="70000"),
+    pytest.param({"addr": ":65536"}, "http.addr: ':65536' has port 65536; " + LISTEN_FIX + ", e.g. :5000", id="65536"),
+    pytest.param(
+        {"addr": "localhost:abc"},
+        "http.addr: 'localhost:abc' has port 'abc', not a number; " + LISTEN_FIX + ", e.g. localhost:5000",
+        id="port-not-a-number",
+    ),
+    pytest.param(
+        {"addr": ":\uff15\uff10\uff10\uff10"},
+        "http.addr: ':\uff15\uff10\uff10\uff10' has port '\uff15\uff10\uff10\uff10', not a number; "
+        + LISTEN_FIX
+        + ", e.g. :5000",
+        id="fullwidth-digits",
+    ),
+    pytest.param(
+        {"addr": ":0"},
+        "http.addr: ':0' has port 0, so the registry would listen on a random port; " + LISTEN_FIX + ", e.g. :5000",
+        id="port-0",
+    ),
+    pytest.param(
+        {"addr": "localhost:"},
+        "http.addr: 'localhost:' has no port after the ':', so the registry would listen on a random port; "
+        + LISTEN_FIX
+        + ", e.g. localhost:5000",
+        id="empty-port",
+    ),
+    pytest.param(
+        {"addr": ":"},
+        "http.addr: ':' has no port after the ':', so the registry would listen on a random port; "
+        + LISTEN_FIX
+        + ", e.g. :5000",
+        id="only-colon",
+    ),
+    pytest.param(
+        {"addr": "localhost"},
+        "http.addr: 'localhost' has no port; write host:port, e.g. localhost:5000 (or :5000 for every address)",
+        id="no-port",
+    ),
+    pytest.param(
+        {"addr": "5000"},
+        "http.addr: '5000' has no ':' before its port; write :5000 (every address) or host:5000",
+        id="port-without-colon",
+    ),
+    pytest.param(
+        {"addr": "[::1]"},
+        "http.addr: '[::1]' has no port; write host:port, e.g. [::1]:5000 (or :5000 for every address)",
+        id="ipv6-without-port",
+    ),
+    pytest.param(
+        {"addr": "[::1:5000"},
+        "http.addr: '[::1:5000' has '[' without ']'; write an IPv6 address in brackets, e.g. [::]:5000",
+        id="unclosed-bracket",
+    ),
+    pytest.param(
+        {"addr": "[::1]5000"},
+        "http.addr: '[::1]5000' has '5000' after ']'; write [::1]:5000",
+        id="no-colon-after-bracket",
+    ),
+    pytest.param(
+        {"addr": "[::]:99999"},
+        "http.addr: '[::]:99999' has port 99999; give a port from 1 to 65535, e.g. [::]:5000",
+        id="ipv6-port-too-high",
+    ),
+    pytest.param(
+        {"addr": "::1:5000"},
+        "http.addr: '::1:5000' is an IPv6 address without brackets; write it as [::1]:5000",
+        id="ipv6-without-brackets",
+    ),
+    pytest.param(
+        {"addr": "[registry]:5000"},
+        "http.addr: '[registry]:5000' has 'registry' in brackets, which are for an IPv6 address only; "
+        "write registry:5000",
+        id="name-in-brackets",
+    ),
+    pytest.param(
+        {"addr": "my registry:5000"},
+        "http.addr: 'my registry:5000' has host 'my registry', which is not a host name or an IP address; "
+        "e.g. :5000, 0.0.0.0:5000 or [::]:5000",
+        id="bad-host",
+    ),
+    pytest.param(
+        {"addr": "/run/registry/registry.sock"},
+        "http.addr: '/run/registry/registry.sock' is a socket path, which needs http.net: unix; "
+        "set it, or give host:port such as :5000",
+        id="socket-path-on-tcp",
+    ),
+    pytest.param(
+        {"net": "unix", "addr": ":5000"},
+        "http.addr: ':5000' is not an absolute path; with http.net: unix give the socket's path inside the "
+        "registry's container, e.g. /run/registry/registry.sock",
+        id="unix-with-port",
+    ),
+    pytest.param(
+        {"net": "unix"},
+        "http.addr: required with http.net: unix; give the socket's path inside the registry's container, "
+        "e.g. /run/registry/registry.sock",
+        id="unix-without-addr",
+    ),
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("http", "message"), BAD_ADDRS)
+def test_listen_addresses_the_registry_refuses_are_errors(version, http, message):
+    assert errors_for({"http": http}, version) == [message]
+
+
+GOOD_ADDRS = [
+    {"addr": ":5000"},
+    {"addr": "0.0.0.0:5000"},
+    {"addr": "[::]:5000"},
+    {"addr": "[::1]:443"},
+    {"addr": "[fe80::1%eth0]:5000"},
+    {"addr": "127.0.0.1:1"},
+    {"addr": "localhost:5000"},
+    {"addr": "host.example:443"},
+    {"addr": "registry_1:65535"},
+    {"addr": ":5000", "net": "tcp"},
+    {"addr": "/run/registry/registry.sock", "net": "unix"},
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("http", GOOD_ADDRS, ids=[str(h) for h in GOOD_ADDRS])
+def test_listen_addresses_the_registry_accepts_pass(version, http):
+    assert errors_for({"http": http}, version) == []
+    assert rc.build({"http": http})["http"] == http
+
+
 # --- Building -------------------------------------------------------------------
 
 
@@ -329,3 +460,35 @@ def test_masked_text_of_something_else_shows_nothing_of_it(content):
 
 def test_masked_text_of_no_file_is_empty():
     assert rc.masked_text(None) == ""
+
+
+# --- The diff -------------------------------------------------------------------
+
+
+def secret_value(key: Key, secret: str):
+    return {"X-Token": [secret]} if key.type == "dict" else secret
+
+
+@pytest.mark.parametrize(("name", "path", "key"), SECRETS, ids=[s[0] for s in SECRETS])
+def test_a_changed_secret_is_marked_in_the_diff_and_never_shown(name, path, key):
+    before = rc.render(rc.build(nest(path, secret_value(key, "old-" + name)))).encode()
+    config = rc.build(nest(path, secret_value(key, "new-" + name)))
+    before_text, after_text = rc.diff(before, config)
+    assert before_text == rc.masked_text(before)
+    assert after_text == rc.render(rc.mask(config)).replace(f"'{rc.MASK}'", f"'{rc.MASK_CHANGED}'")
+    assert before_text != after_text
+    for secret in ("old-" + name, "new-" + name):
+        assert secret not in before_text + after_text
+
+
+@pytest.mark.parametrize(("name", "path", "key"), SECRETS, ids=[s[0] for s in SECRETS])
+def test_an_unchanged_or_new_secret_is_masked_plainly(name, path, key):
+    config = rc.build(nest(path, secret_value(key, "same-" + name)))
+    assert rc.diff(rc.render(config).encode(), config) == (rc.render(rc.mask(config)),) * 2
+    for before in (None, rc.render(rc.build({})).encode()):
+        assert rc.diff(before, config)[1] == rc.render(rc.mask(config))
+
+
+def test_a_diff_against_a_file_that_is_no_mapping_marks_nothing():
+    config = rc.build({"http": {"secret": "hs"}})
+    assert rc.diff(b"- a\n", config) == (rc.masked_text(b"- a\n"), rc.render(rc.mask(config)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 
@@ -479,6 +480,11 @@ BAD = [
         {"http": {"host": "registry.example.com"}},
         "http.host: 'registry.example.com' is not an absolute http(s) URL",
     ),
+    ("2.8", {"http": {"addr": ":70000"}}, "http.addr: ':70000' has port 70000; give a port from 1 to 65535"),
+    ("3", {"http": {"addr": "localhost:abc"}}, "http.addr: 'localhost:abc' has port 'abc', not a number"),
+    ("2.8", {"http": {"addr": ":0"}}, "http.addr: ':0' has port 0, so the registry would listen on a random port"),
+    ("3", {"http": {"addr": "localhost:"}}, "http.addr: 'localhost:' has no port after the ':'"),
+    ("2.8", {"http": {"net": "unix"}}, "http.addr: required with http.net: unix"),
     ("2.8", {"http": {"tls": {"certificate": "/c.pem"}}}, "http.tls.certificate, http.tls.key: give both"),
     (
         "2.8",
@@ -642,13 +648,13 @@ def test_a_directory_as_path_is_refused(run_module, tmp_path):
     assert failed.value.msg == f"path: {tmp_path} is a directory; give the file, e.g. {tmp_path / 'config.yml'}"
 
 
-def test_a_missing_directory_fails_when_writing_but_check_mode_predicts(run_module, tmp_path):
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_missing_directory_fails_in_check_mode_as_in_a_real_run(run_module, tmp_path, check_mode):
     path = tmp_path / "absent" / "config.yml"
-    assert run_module(registry_config, {"path": str(path)}, check_mode=True)["changed"] is True
     with pytest.raises(ModuleFailed) as failed:
-        run_module(registry_config, {"path": str(path)})
-    assert "the directory" in failed.value.msg
-    assert "does not exist" in failed.value.msg
+        run_module(registry_config, {"path": str(path)}, check_mode=check_mode)
+    assert failed.value.msg == f"cannot write {path}: the directory {path.parent} does not exist; create it first"
+    assert not path.parent.exists()
 
 
 # --- Check mode, idempotence, diff, masking ------------------------------------------------------
@@ -712,8 +718,66 @@ def test_diff_and_result_never_show_secrets(run_module, target):
             assert secret not in shown
     assert second["config"]["http"]["secret"] == rc.MASK
     assert second["config"]["notifications"]["endpoints"][0]["headers"] == {"Authorization": [rc.MASK]}
-    # A rotated secret changes the file although the masked diff shows the same text.
-    assert second["diff"]["before"] == second["diff"]["after"]
+
+
+def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
+    """The lines a unified diff of the two texts removes and adds."""
+    removed, added = [], []
+    old, new = before.splitlines(), after.splitlines()
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag != "equal":
+            removed += old[i1:i2]
+            added += new[j1:j2]
+    return removed, added
+
+
+ROTATED = [
+    pytest.param("http", {"secret": "rotated-secret-value"}, "  secret: ", id="http.secret"),
+    pytest.param(
+        "storage",
+        {"s3": {**SECRET_ARGS["storage"]["s3"], "secretkey": "rotated-secret-value"}},
+        "    secretkey: ",
+        id="storage.s3.secretkey",
+    ),
+    pytest.param("redis", {"password": "rotated-secret-value"}, "  password: ", id="redis.password"),
+    pytest.param("proxy", {"password": "rotated-secret-value"}, "  password: ", id="proxy.password"),
+    pytest.param(
+        "notifications",
+        {
+            "endpoints": [
+                {**SECRET_ARGS["notifications"]["endpoints"][0], "headers": {"Authorization": "rotated-secret-value"}}
+            ]
+        },
+        "      - ",
+        id="notifications.endpoints.headers",
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "change", "prefix"), ROTATED)
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_a_changed_secret_alone_shows_in_the_diff_masked(run_module, target, section, change, prefix, check_mode):  # noqa: PLR0913, PLR0917
+    args = {"path": str(target), **SECRET_ARGS}
+    run_module(registry_config, args)
+    section_args = {**SECRET_ARGS[section], **change} if section in ("http", "redis", "proxy") else change
+    result = run_module(registry_config, {**args, section: section_args}, check_mode=check_mode, diff=True)
+    assert result["changed"] is True
+    removed, added = changed_lines(result["diff"]["before"], result["diff"]["after"])
+    assert removed == [f"{prefix}'{rc.MASK}'"]
+    assert added == [f"{prefix}'{rc.MASK} (changed)'"]
+    shown = repr(result)
+    for secret in [*SECRET_VALUES, "rotated-secret-value"]:
+        assert secret not in shown
+    # RV(config) stays the plain masked configuration; only the diff marks the change.
+    assert rc.MASK + " (changed)" not in repr(result["config"])
+
+
+def test_an_unchanged_secret_is_not_marked(run_module, target):
+    args = {"path": str(target), **SECRET_ARGS}
+    run_module(registry_config, args)
+    result = run_module(registry_config, {**args, "http": {**SECRET_ARGS["http"], "relativeurls": False}}, diff=True)
+    removed, added = changed_lines(result["diff"]["before"], result["diff"]["after"])
+    assert (removed, added) == (["  relativeurls: true"], ["  relativeurls: false"])
 
 
 def test_mode_owner_follow_the_file_arguments(run_module, target):

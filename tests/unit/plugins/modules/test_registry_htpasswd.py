@@ -104,18 +104,19 @@ def test_four_runs_then_one_user_added(run, path):
     assert bcrypt.verify("carol-pw", entries(path)["carol"])
 
 
-def test_check_mode_when_nothing_exists(run_module, tmp_path):
-    target = tmp_path / "not" / "yet" / "htpasswd"
-    result = run_module(registry_htpasswd, {"path": str(target), "users": [user("alice")]}, check_mode=True)
+def test_check_mode_when_the_file_does_not_exist(run, path):
+    result = run([user("alice")], check_mode=True)
     assert result["changed"] is True and result["added"] == ["alice"]
-    assert not (tmp_path / "not").exists()
+    assert not path.exists()
 
 
-def test_missing_directory_fails_in_a_real_run(run_module, tmp_path):
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_missing_directory_fails_in_check_mode_as_in_a_real_run(run_module, tmp_path, check_mode):
     target = tmp_path / "missing" / "htpasswd"
     with pytest.raises(ModuleFailed) as failed:
-        run_module(registry_htpasswd, {"path": str(target), "users": [user("alice")]})
-    assert "does not exist; create it first" in failed.value.msg
+        run_module(registry_htpasswd, {"path": str(target), "users": [user("alice")]}, check_mode=check_mode)
+    assert failed.value.msg == f"cannot write {target}: the directory {target.parent} does not exist; create it first"
+    assert not target.parent.exists()
 
 
 def test_changed_password_is_updated(run, path):
@@ -199,6 +200,13 @@ def test_mode_and_group(run, path):
     assert mode_of(path) == 0o600
 
 
+@pytest.mark.parametrize(("mode", "expected"), [("0600", 0o600), ("0440", 0o440), (0o640, 0o640), ("640", 0o640)])
+def test_modes_closed_to_others_are_accepted(run, path, mode, expected):
+    assert run([user("alice")], mode=mode)["changed"] is True
+    assert mode_of(path) == expected
+    assert run([user("alice")], mode=mode)["changed"] is False
+
+
 def test_mode_drift_alone_is_a_change(run, path):
     run([user("alice")])
     path.chmod(0o644)
@@ -256,6 +264,26 @@ BAD_INPUTS = [
     pytest.param({"users": [user("a", state="gone")]}, "value of state must be one of", id="bad-state"),
     pytest.param({"users": [user("a")], "cost": 9}, "cost is 9: use a bcrypt cost from 10 to 16", id="cost-low"),
     pytest.param({"users": [user("a")], "cost": 17}, "cost is 17", id="cost-high"),
+    pytest.param(
+        {"users": [user("a")], "mode": "0666"},
+        "mode 0666 lets others access password hashes: use 0600 or 0640",
+        id="mode-world-writable",
+    ),
+    pytest.param(
+        {"users": [user("a")], "mode": "0644"},
+        "mode 0644 lets others access password hashes: use 0600 or 0640",
+        id="mode-world-readable",
+    ),
+    pytest.param(
+        {"users": [user("a")], "mode": 0o604},
+        "mode 0604 lets others access password hashes: use 0600 or 0640",
+        id="mode-int-world-readable",
+    ),
+    pytest.param(
+        {"users": [user("a")], "mode": "u=rw,g=r,o=r"},
+        "mode 'u=rw,g=r,o=r' is not an octal mode such as '0600' or '0640'",
+        id="mode-symbolic",
+    ),
 ]
 
 

@@ -429,6 +429,14 @@ def test_provided_ca(run_module, company, pki):
     assert not run_module(registry_pki, args(pki, ca=provided(company)))["changed"]
 
 
+def test_check_mode_with_a_provided_ca_predicts_the_directory_it_makes(run_module, company, pki):
+    """The real run makes the directory first, so check mode predicts it rather than failing on it."""
+    predicted = run_module(registry_pki, args(pki, ca=provided(company)), check_mode=True)
+    assert predicted["changed"] and predicted["ca"]["changed"]
+    assert not pki.exists()
+    assert run_module(registry_pki, args(pki, ca=provided(company)))["changed"]
+
+
 def test_switching_to_a_provided_ca_reissues_every_leaf(run_module, made, company, pki, warnings):
     result = run_module(registry_pki, args(pki, ca=provided(company)))
     assert all(r["reasons"] == ["issued by another CA"] for r in result["certificates"].values())
