@@ -31,6 +31,7 @@ attributes:
     description: Writes nothing; see the description for what stands in for files a real run would make.
   diff_mode:
     support: none
+    description: The plan holds secrets; what changes shows in the roles that use it.
   idempotent:
     support: full
     description: Secrets are generated once and read back after that.
@@ -293,7 +294,7 @@ class StackPlan:
         if data is not None and read_secret(data):
             return read_secret(data)
         length = SECRET_LENGTHS.get(name, PASSWORD_LENGTH)
-        value = "".join(secrets.choice(ALPHABET) for _ in range(length))
+        value = "".join(secrets.choice(ALPHABET) for _position in range(length))
         self.generated.append(path)
         if not self.module.check_mode:
             if not os.path.isdir(os.path.dirname(path)):

@@ -1,7 +1,7 @@
 """The stack plan: every topology x TLS x auth, typed out by hand, and every refusal with its message."""
 
-# The tables are typed out one case a line, to be read across: long lines, and bind addresses as data.
-# ruff: noqa: E501, S104
+# The tables are typed out one case a line, to be read across; bind addresses are data.
+# ruff: noqa: S104, E501
 
 from __future__ import annotations
 
@@ -55,38 +55,68 @@ def choices(**over) -> dict:
     return base
 
 
+# One case a line, read across. y/n booleans, - empty, @ the registry's name, alice: the user alice with password PW.
 # registry: publish, bind address, networks, published port, tls, certificate, key, client CA, auth, users
-# proxy: tls, https port, http port, upstream, networks, upstream tls, certificate, auth, users (None: no proxy)
-# clients: address, insecure, CA, login user
-# fmt: off
-TABLE = [
-    # topology tls            auth        registry                                                                     proxy                                                                          clients
-    ("local",  "self_signed", "htpasswd", (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "htpasswd", ALICE), (NAME, False, "CA", "alice")),
-    ("local",  "self_signed", "none",     (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "none", []),        (NAME, False, "CA", None)),
-    ("local",  "provided",    "htpasswd", (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "htpasswd", ALICE), (NAME, False, "CA", "alice")),
-    ("local",  "provided",    "none",     (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (True, 443, 80, "registry:5000", ["dockyard"], False, "SRV", "none", []),        (NAME, False, "CA", None)),
-    ("local",  "none",        "htpasswd", (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (False, 80, 80, "registry:5000", ["dockyard"], False, "", "htpasswd", ALICE),    (NAME + ":80", True, "", "alice")),
-    ("local",  "none",        "none",     (False, "127.0.0.1", ["dockyard"], 5000, False, "", "", "", "none", []),      (False, 80, 80, "registry:5000", ["dockyard"], False, "", "none", []),           (NAME + ":80", True, "", None)),
-    ("host",   "self_signed", "htpasswd", (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "htpasswd", ALICE),         (NAME, False, "CA", "alice")),
-    ("host",   "self_signed", "none",     (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "none", []),                (NAME, False, "CA", None)),
-    ("host",   "provided",    "htpasswd", (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "htpasswd", ALICE),         (NAME, False, "CA", "alice")),
-    ("host",   "provided",    "none",     (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (True, 443, 80, "127.0.0.1:5000", [], False, "SRV", "none", []),                (NAME, False, "CA", None)),
-    ("host",   "none",        "htpasswd", (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (False, 80, 80, "127.0.0.1:5000", [], False, "", "htpasswd", ALICE),            (NAME + ":80", True, "", "alice")),
-    ("host",   "none",        "none",     (True, "127.0.0.1", [], 5000, False, "", "", "", "none", []),                 (False, 80, 80, "127.0.0.1:5000", [], False, "", "none", []),                   (NAME + ":80", True, "", None)),
-    ("split",  "self_signed", "htpasswd", (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "htpasswd", ALICE),               (NAME, False, "CA", "alice")),
-    ("split",  "self_signed", "none",     (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "none", []),                      (NAME, False, "CA", None)),
-    ("split",  "provided",    "htpasswd", (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "htpasswd", ALICE),               (NAME, False, "CA", "alice")),
-    ("split",  "provided",    "none",     (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (True, 443, 80, "reg1:5000", [], True, "SRV", "none", []),                      (NAME, False, "CA", None)),
-    ("split",  "none",        "htpasswd", (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (False, 80, 80, "reg1:5000", [], True, "", "htpasswd", ALICE),                  (NAME + ":80", True, "", "alice")),
-    ("split",  "none",        "none",     (True, "0.0.0.0", [], 5000, True, "REG", "REGKEY", "HOPCA", "none", []),      (False, 80, 80, "reg1:5000", [], True, "", "none", []),                         (NAME + ":80", True, "", None)),
-    ("native", "self_signed", "htpasswd", (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "htpasswd", ALICE),    None,                                                                           (NAME + ":5000", False, "CA", "alice")),
-    ("native", "self_signed", "none",     (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "none", []),           None,                                                                           (NAME + ":5000", False, "CA", None)),
-    ("native", "provided",    "htpasswd", (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "htpasswd", ALICE),    None,                                                                           (NAME + ":5000", False, "CA", "alice")),
-    ("native", "provided",    "none",     (True, "0.0.0.0", [], 5000, True, "SRV", "SRVKEY", "", "none", []),           None,                                                                           (NAME + ":5000", False, "CA", None)),
-    ("native", "none",        "htpasswd", (True, "0.0.0.0", [], 5000, False, "", "", "", "htpasswd", ALICE),            None,                                                                           (NAME + ":5000", True, "", "alice")),
-    ("native", "none",        "none",     (True, "0.0.0.0", [], 5000, False, "", "", "", "none", []),                   None,                                                                           (NAME + ":5000", True, "", None)),
-]
-# fmt: on
+# proxy (- for none): tls, https port, http port, upstream, networks, upstream tls, certificate, auth, users
+# clients: address, insecure, CA, login
+TABLE_TEXT = """
+local  self_signed htpasswd | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV htpasswd alice | @ n CA alice
+local  self_signed none     | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV none - | @ n CA -
+local  provided    htpasswd | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV htpasswd alice | @ n CA alice
+local  provided    none     | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV none - | @ n CA -
+local  none        htpasswd | n 127.0.0.1 dockyard 5000 n - - - none - | n 80 80 registry:5000 dockyard n - htpasswd alice | @:80 y - alice
+local  none        none     | n 127.0.0.1 dockyard 5000 n - - - none - | n 80 80 registry:5000 dockyard n - none - | @:80 y - -
+host   self_signed htpasswd | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV htpasswd alice | @ n CA alice
+host   self_signed none     | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV none - | @ n CA -
+host   provided    htpasswd | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV htpasswd alice | @ n CA alice
+host   provided    none     | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV none - | @ n CA -
+host   none        htpasswd | y 127.0.0.1 - 5000 n - - - none - | n 80 80 127.0.0.1:5000 - n - htpasswd alice | @:80 y - alice
+host   none        none     | y 127.0.0.1 - 5000 n - - - none - | n 80 80 127.0.0.1:5000 - n - none - | @:80 y - -
+split  self_signed htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV htpasswd alice | @ n CA alice
+split  self_signed none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV none - | @ n CA -
+split  provided    htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV htpasswd alice | @ n CA alice
+split  provided    none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV none - | @ n CA -
+split  none        htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | n 80 80 reg1:5000 - y - htpasswd alice | @:80 y - alice
+split  none        none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | n 80 80 reg1:5000 - y - none - | @:80 y - -
+native self_signed htpasswd | y 0.0.0.0 - 5000 y SRV SRVKEY - htpasswd alice | - | @:5000 n CA alice
+native self_signed none     | y 0.0.0.0 - 5000 y SRV SRVKEY - none - | - | @:5000 n CA -
+native provided    htpasswd | y 0.0.0.0 - 5000 y SRV SRVKEY - htpasswd alice | - | @:5000 n CA alice
+native provided    none     | y 0.0.0.0 - 5000 y SRV SRVKEY - none - | - | @:5000 n CA -
+native none        htpasswd | y 0.0.0.0 - 5000 n - - - htpasswd alice | - | @:5000 y - alice
+native none        none     | y 0.0.0.0 - 5000 n - - - none - | - | @:5000 y - -
+"""
+
+
+def cell(text: str):
+    """One cell of the table as a value."""
+    values = {"y": True, "n": False, "-": "", "alice": ALICE}
+    if text in values:
+        return values[text]
+    if text.isdigit():
+        return int(text)
+    return text.replace("@", NAME)
+
+
+def parse_table(text: str) -> list[tuple]:
+    rows = []
+    for line in text.strip().splitlines():
+        head, registry, proxy, clients = (part.split() for part in line.split("|"))
+        registry = [cell(c) for c in registry]
+        registry[2] = [registry[2]] if registry[2] else []  # networks
+        registry[9] = registry[9] or []  # users
+        if proxy == ["-"]:
+            proxy = None
+        else:
+            proxy = [cell(c) for c in proxy]
+            proxy[4] = [proxy[4]] if proxy[4] else []
+            proxy[8] = proxy[8] or []
+            proxy = tuple(proxy)
+        address, insecure, ca, login = (cell(c) for c in clients)
+        rows.append((*head, tuple(registry), proxy, (address, insecure, ca, "alice" if login else None)))
+    return rows
+
+
+TABLE = parse_table(TABLE_TEXT)
 
 
 def materials_for(plan_choices: dict, groups: dict) -> dict:
@@ -97,7 +127,8 @@ def materials_for(plan_choices: dict, groups: dict) -> dict:
 
 
 def test_the_table_covers_every_mode():
-    assert {(t, tls, auth) for t, tls, auth, *_ in TABLE} == {
+    assert len(TABLE) == len({row[:3] for row in TABLE})
+    assert {row[:3] for row in TABLE} == {
         (t, tls, auth) for t in TOPOLOGIES for tls in sp.TLS_MODES for auth in sp.AUTH_MODES
     }
 
@@ -153,21 +184,19 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
     assert c["check"]["ca_path"] == ("" if insecure else f"/etc/docker/certs.d/{address}/ca.crt")
 
 
-# fmt: off
 PKI_TABLE = [
     # topology tls            certificates registry_pki makes
-    ("local",  "self_signed", ["server"]),
-    ("local",  "provided",    []),
-    ("local",  "none",        []),
-    ("host",   "self_signed", ["server"]),
-    ("split",  "self_signed", ["server", "registry", "proxy-client"]),
-    ("split",  "provided",    ["registry", "proxy-client"]),
-    ("split",  "none",        ["registry", "proxy-client"]),
+    ("local", "self_signed", ["server"]),
+    ("local", "provided", []),
+    ("local", "none", []),
+    ("host", "self_signed", ["server"]),
+    ("split", "self_signed", ["server", "registry", "proxy-client"]),
+    ("split", "provided", ["registry", "proxy-client"]),
+    ("split", "none", ["registry", "proxy-client"]),
     ("native", "self_signed", ["server"]),
-    ("native", "provided",    []),
-    ("native", "none",        []),
+    ("native", "provided", []),
+    ("native", "none", []),
 ]
-# fmt: on
 
 
 @pytest.mark.parametrize(("topology", "tls", "names"), PKI_TABLE)
@@ -221,18 +250,16 @@ def test_files_and_secrets_it_reads():
     assert provided["material_files"] == {"ca": "/c/ca.crt", "server_cert": "/c/s.crt", "server_key": "/c/s.key"}
 
 
-# fmt: off
 DEFAULTS = [
     # groups (registry, proxy)     tls            name given   port given -> name, port, address
-    ((["reg1"], ["proxy.example"]), "self_signed", None,         None,      "proxy.example", 443, "proxy.example"),
-    ((["reg1"], ["proxy.example"]), "none",        None,         None,      "proxy.example", 80, "proxy.example:80"),
-    ((["reg.example"], []),         "self_signed", None,         None,      "reg.example", 5000, "reg.example:5000"),
-    ((["reg1"], []),                "self_signed", None,         None,      "reg1", 5000, "reg1:5000"),
-    ((["reg1"], ["web1"]),          "self_signed", NAME,         8443,      NAME, 8443, NAME + ":8443"),
-    ((["reg1"], ["web1"]),          "self_signed", "Reg.Example", "443",    "reg.example", 443, "reg.example"),
-    ((["reg1"], []),                "self_signed", "192.0.2.9",  None,      "192.0.2.9", 5000, "192.0.2.9:5000"),
+    ((["reg1"], ["proxy.example"]), "self_signed", None, None, "proxy.example", 443, "proxy.example"),
+    ((["reg1"], ["proxy.example"]), "none", None, None, "proxy.example", 80, "proxy.example:80"),
+    ((["reg.example"], []), "self_signed", None, None, "reg.example", 5000, "reg.example:5000"),
+    ((["reg1"], []), "self_signed", None, None, "reg1", 5000, "reg1:5000"),
+    ((["reg1"], ["web1"]), "self_signed", NAME, 8443, NAME, 8443, NAME + ":8443"),
+    ((["reg1"], ["web1"]), "self_signed", "Reg.Example", "443", "reg.example", 443, "reg.example"),
+    ((["reg1"], []), "self_signed", "192.0.2.9", None, "192.0.2.9", 5000, "192.0.2.9:5000"),
 ]
-# fmt: on
 
 
 @pytest.mark.parametrize(("hosts", "tls", "name", "port", "want_name", "want_port", "want_address"), DEFAULTS)
@@ -250,41 +277,63 @@ def test_no_users_with_htpasswd_means_admin():
 
 
 SPLIT = TOPOLOGIES["split"][0]
-# fmt: off
 REFUSED = [
     # choices changed                                   groups changed                                   message (a regular expression)
-    ({"anonymous_pull": True},                          {},                                              r"stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI.*token authentication"),
-    ({},                                                {"registry_hosts": ["a", "b"]},                   r"registry_hosts must have exactly one host \(it has 2\)"),
-    ({},                                                {"registry_hosts": []},                           r"registry_hosts must have exactly one host \(it has 0\)"),
-    ({},                                                {"proxy_hosts": ["p1", "p2"]},                    r"proxy_hosts may have one host or none \(it has 2\)"),
-    ({"registry_name": "bad_name!"},                    {},                                              r"stack_registry_name 'bad_name!' is not a DNS name"),
-    ({"registry_name": "*.example.test"},               {},                                              r"stack_registry_name '\*.example.test' is a wildcard"),
-    ({"registry_name": "proxy1"},                       {},                                              r"stack_registry_name 'proxy1' has no dot: docker would read proxy1/team/app as a Docker Hub repository"),
-    ({"registry_name": None},                           {"registry_hosts": [], "proxy_hosts": []},       r"stack_registry_name is empty"),
-    ({"registry_port": 70000},                          {},                                              r"stack_registry_port 70000 is out of range: give a port 1-65535"),
-    ({"registry_port": 0},                              {},                                              r"stack_registry_port 0 is out of range"),
-    ({"registry_port": "https"},                        {},                                              r"stack_registry_port 'https' is not a number"),
-    ({"registry_aliases": ["ok.example", "no way"]},    {},                                              r"stack_registry_aliases\[1\] 'no way' is not a DNS name"),
-    ({"registry_ip_addresses": ["300.1.1.1"]},          {},                                              r"stack_registry_ip_addresses\[0\] '300.1.1.1' is not an IP address"),
-    ({"users": [{"name": "a:b"}]},                      {},                                              r"stack_users\[0\].name 'a:b' is not a usable user name"),
-    ({"users": [{"name": "../escaped"}]},               {},                                              r"stack_users\[0\].name '../escaped' is not a usable user name"),
-    ({"users": [{"name": ".hidden"}]},                  {},                                              r"stack_users\[0\].name '.hidden' is not a usable user name"),
-    ({"users": [{"user": "admin"}]},                    {},                                              r"stack_users\[0\] has unknown key\(s\) user"),
-    ({"users": [{"name": "al"}, {"name": "al"}]},       {},                                              r"stack_users\[1\].name 'al' is listed twice"),
-    ({"users": [{"name": "al", "password": "x" * 73}]}, {},                                              r"stack_users\[0\].password \(user al\) is 73 bytes: bcrypt reads at most 72"),
-    ({"users": [{"name": "al", "password": "é" * 37}]}, {},                                              r"stack_users\[0\].password \(user al\) is 74 bytes"),
-    ({"users": ["alice"]},                              {},                                              r"stack_users\[0\] must be a dictionary"),
-    ({"auth": "none"},                                  {},                                              r"stack_users lists 1 user\(s\) but stack_auth is none.*Set stack_auth: htpasswd, or remove stack_users"),
-    ({"registry_version": "3"},                         {},                                              r"stack_registry_version 3 cannot run on the locally built image.*registry_image_source: upstream"),
-    ({"registry_version": "2"},                         {},                                              r"stack_registry_version '2' is not one of 2.8, 3"),
-    ({"tls": "provided"},                               {},                                              r"stack_tls is provided but stack_tls_provided_certificate is empty"),
-    ({"tls": "acme"},                                   {},                                              r"stack_tls 'acme' is not one of self_signed, provided, none"),
-    ({"auth": "ldap", "users": []},                     {},                                              r"stack_auth 'ldap' is not one of htpasswd, none"),
-    ({"proxy_mode": "sidecar"},                         {},                                              r"stack_proxy_mode 'sidecar' is not one of container, host"),
-    ({"registry_image_source": "hub"},                  {},                                              r"registry_image_source 'hub' is not one of local, upstream"),
-    ({"secrets_dir": "secrets"},                        {},                                              r"stack_secrets_dir 'secrets' must be an absolute path"),
+    (
+        {"anonymous_pull": True},
+        {},
+        r"stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI.*token authentication",
+    ),
+    ({}, {"registry_hosts": ["a", "b"]}, r"registry_hosts must have exactly one host \(it has 2\)"),
+    ({}, {"registry_hosts": []}, r"registry_hosts must have exactly one host \(it has 0\)"),
+    ({}, {"proxy_hosts": ["p1", "p2"]}, r"proxy_hosts may have one host or none \(it has 2\)"),
+    ({"registry_name": "bad_name!"}, {}, r"stack_registry_name 'bad_name!' is not a DNS name"),
+    ({"registry_name": "*.example.test"}, {}, r"stack_registry_name '\*.example.test' is a wildcard"),
+    (
+        {"registry_name": "proxy1"},
+        {},
+        r"stack_registry_name 'proxy1' has no dot: docker would read proxy1/team/app as a Docker Hub repository",
+    ),
+    ({"registry_name": None}, {"registry_hosts": [], "proxy_hosts": []}, r"stack_registry_name is empty"),
+    ({"registry_port": 70000}, {}, r"stack_registry_port 70000 is out of range: give a port 1-65535"),
+    ({"registry_port": 0}, {}, r"stack_registry_port 0 is out of range"),
+    ({"registry_port": "https"}, {}, r"stack_registry_port 'https' is not a number"),
+    ({"registry_aliases": ["ok.example", "no way"]}, {}, r"stack_registry_aliases\[1\] 'no way' is not a DNS name"),
+    (
+        {"registry_ip_addresses": ["300.1.1.1"]},
+        {},
+        r"stack_registry_ip_addresses\[0\] '300.1.1.1' is not an IP address",
+    ),
+    ({"users": [{"name": "a:b"}]}, {}, r"stack_users\[0\].name 'a:b' is not a usable user name"),
+    ({"users": [{"name": "../escaped"}]}, {}, r"stack_users\[0\].name '../escaped' is not a usable user name"),
+    ({"users": [{"name": ".hidden"}]}, {}, r"stack_users\[0\].name '.hidden' is not a usable user name"),
+    ({"users": [{"user": "admin"}]}, {}, r"stack_users\[0\] has unknown key\(s\) user"),
+    ({"users": [{"name": "al"}, {"name": "al"}]}, {}, r"stack_users\[1\].name 'al' is listed twice"),
+    (
+        {"users": [{"name": "al", "password": "x" * 73}]},
+        {},
+        r"stack_users\[0\].password \(user al\) is 73 bytes: bcrypt reads at most 72",
+    ),
+    ({"users": [{"name": "al", "password": "é" * 37}]}, {}, r"stack_users\[0\].password \(user al\) is 74 bytes"),
+    ({"users": ["alice"]}, {}, r"stack_users\[0\] must be a dictionary"),
+    (
+        {"auth": "none"},
+        {},
+        r"stack_users lists 1 user\(s\) but stack_auth is none.*Set stack_auth: htpasswd, or remove stack_users",
+    ),
+    (
+        {"registry_version": "3"},
+        {},
+        r"stack_registry_version 3 cannot run on the locally built image.*registry_image_source: upstream",
+    ),
+    ({"registry_version": "2"}, {}, r"stack_registry_version '2' is not one of 2.8, 3"),
+    ({"tls": "provided"}, {}, r"stack_tls is provided but stack_tls_provided_certificate is empty"),
+    ({"tls": "acme"}, {}, r"stack_tls 'acme' is not one of self_signed, provided, none"),
+    ({"auth": "ldap", "users": []}, {}, r"stack_auth 'ldap' is not one of htpasswd, none"),
+    ({"proxy_mode": "sidecar"}, {}, r"stack_proxy_mode 'sidecar' is not one of container, host"),
+    ({"registry_image_source": "hub"}, {}, r"registry_image_source 'hub' is not one of local, upstream"),
+    ({"secrets_dir": "secrets"}, {}, r"stack_secrets_dir 'secrets' must be an absolute path"),
 ]
-# fmt: on
 
 
 @pytest.mark.parametrize(("changed", "groups_changed", "message"), REFUSED)
@@ -373,7 +422,7 @@ def test_an_ip_address_name():
 
 def test_a_key_that_does_not_match():
     ca, ca_key = make_ca()
-    leaf, _key = make_leaf(ca, ca_key)
+    leaf, unused = make_leaf(ca, ca_key)
     other = _pki.generate_key(SPEC)
     (problem,) = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(other), pem(ca))
     assert "stack_tls_provided_key does not belong to the certificate" in problem
@@ -390,7 +439,7 @@ def test_a_certificate_for_another_name():
 
 def test_a_certificate_of_another_ca():
     ca, ca_key = make_ca()
-    other_ca, _ = make_ca("Other CA")
+    other_ca, unused = make_ca("Other CA")
     leaf, key = make_leaf(ca, ca_key)
     (problem,) = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(key), pem(other_ca))
     assert "does not chain to the CA" in problem
@@ -398,8 +447,8 @@ def test_a_certificate_of_another_ca():
 
 def test_all_three_wrong_at_once():
     ca, ca_key = make_ca()
-    other_ca, _ = make_ca("Other CA")
-    leaf, _key = make_leaf(ca, ca_key, dns=("other.example.test",))
+    other_ca, unused = make_ca("Other CA")
+    leaf, unused = make_leaf(ca, ca_key, dns=("other.example.test",))
     problems = sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(_pki.generate_key(SPEC)), pem(other_ca))
     assert len(problems) == 3
 

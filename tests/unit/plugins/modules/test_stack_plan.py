@@ -30,7 +30,7 @@ def args(secrets, **over) -> dict:
 
 
 def everything_under(path) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files)
+    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _dirs, files in os.walk(path) for f in files)
 
 
 def test_check_mode_on_a_new_stack_writes_nothing_and_predicts_consistent_certificates(run_module, tmp_path):
