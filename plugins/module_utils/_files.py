@@ -59,8 +59,9 @@ def write_file(module, path: str, content: bytes, file_args: dict) -> bool:
     The new content goes to a temporary file in the same directory, created
     0600 (never readable by others while it is written), flushed to disk and
     renamed over the target, so a reader sees the old file or the new one,
-    never half of one. The requested mode, owner and group are applied after
-    the rename: from 0600 towards them, never from something more open.
+    never half of one. The requested mode, owner and group are applied to the
+    temporary file before the rename (from 0600 towards them, never from
+    something more open), so readers never meet the file with other ones.
     """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -73,6 +74,9 @@ def write_file(module, path: str, content: bytes, file_args: dict) -> bool:
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
+            # The final mode, owner and group before the rename: a reader that may read the file through its group
+            # (nginx's workers and the htpasswd file) never meets a 0600 root:root file in between.
+            module.set_fs_attributes_if_different(dict(file_args, path=tmp), False)
             os.replace(tmp, path)
         except OSError as exc:
             module.fail_json(msg=f"cannot write {path}: {exc}")

@@ -63,6 +63,25 @@ def test_new_content_replaces_the_file_not_its_inode(tmp_path):
     assert os.stat(target).st_ino != inode  # renamed over, never truncated in place
 
 
+def test_the_new_file_has_its_mode_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    # A reader that reads the file through its group (nginx and the htpasswd file) never meets it 0600.
+    module = make_module()
+    target = tmp_path / "htpasswd"
+    args = _files.file_args_for(module, str(target), "0640")
+    _files.write_file(module, str(target), b"alice:x\n", args)
+    seen = []
+    replace = os.replace
+
+    def watching_replace(source, destination):
+        seen.append(mode_of(source))
+        replace(source, destination)
+
+    monkeypatch.setattr(_files.os, "replace", watching_replace)
+    assert _files.write_file(module, str(target), b"alice:y\n", args) is True
+    assert seen == [0o640]
+    assert mode_of(target) == 0o640
+
+
 @pytest.mark.parametrize("existing", [None, b"old\n"])
 def test_check_mode_predicts_and_writes_nothing(tmp_path, existing):
     target = tmp_path / "f"
