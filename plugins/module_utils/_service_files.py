@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import pwd
-import re
 import shutil
 import stat
 import tempfile
@@ -31,7 +30,6 @@ DEFAULT_DIR_MODE = "0755"
 DEFAULT_OWNER = "root"
 DEFAULT_GROUP = "root"
 CANDIDATE_MODE = 0o700
-_OCTAL_MODE = re.compile(r"^0?[0-7]{3}$")
 
 
 class ServiceFilesError(Exception):
@@ -43,12 +41,10 @@ class ServiceFilesError(Exception):
 
 def octal_mode(what: str, value) -> str:
     """`value` as a four-digit octal string ("0644"); an int is taken as YAML's unquoted 0644 (420)."""
-    if isinstance(value, bool):
-        raise ServiceFilesError(f"{what} {value!r} is not an octal mode such as '0644' or '0600'")
-    text = format(value, "04o") if isinstance(value, int) else str(value)
-    if not _OCTAL_MODE.match(text):
-        raise ServiceFilesError(f"{what} {value!r} is not an octal mode such as '0644' or '0600'")
-    return text.rjust(4, "0")
+    try:
+        return _files.octal_mode(what, value)
+    except _files.ModeError as exc:
+        raise ServiceFilesError(str(exc)) from None
 
 
 def relative_path(what: str, value: str, allow_root: bool = False) -> str:
