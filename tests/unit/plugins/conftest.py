@@ -7,6 +7,8 @@ fail_json. Both happen through the module's own entry point.
 
 from __future__ import annotations
 
+import os
+import stat
 from unittest import mock
 
 import pytest
@@ -55,3 +57,8 @@ def call_module(module, args: dict, check_mode: bool = False, diff: bool = False
 @pytest.fixture
 def run_module():
     return call_module
+
+
+def mode_of(path) -> int:
+    """A file's permission bits, as the modules' tests compare them."""
+    return stat.S_IMODE(os.stat(path).st_mode)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import stat
 
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.dockyard.registry.plugins.module_utils import _files
+
+from tests.unit.plugins.conftest import mode_of
 
 
 def make_module(check_mode: bool = False):
@@ -17,10 +18,6 @@ def make_module(check_mode: bool = False):
         return basic.AnsibleModule(
             argument_spec={"path": {"type": "path"}}, add_file_common_args=True, supports_check_mode=True
         )
-
-
-def mode_of(path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 def test_new_file_is_written_with_the_default_mode(tmp_path):

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 
 import pytest
 from ansible_collections.dockyard.registry.plugins.modules import docker_daemon_json
 
-from tests.unit.plugins.conftest import ModuleFailed
+from tests.unit.plugins.conftest import ModuleFailed, mode_of
 
 # The flags of Debian's and Ubuntu's docker.service.
 SERVICE_FLAGS = ["/usr/sbin/dockerd", "-H", "fd://", "--containerd=/run/containerd/containerd.sock"]
-
-
-def mode_of(path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ import grp
 import json
 import os
 import shutil
-import stat
 import subprocess
 
 import pytest
 from ansible_collections.dockyard.registry.plugins.modules import registry_htpasswd
 from passlib.hash import bcrypt
 
-from tests.unit.plugins.conftest import ModuleFailed
+from tests.unit.plugins.conftest import ModuleFailed, mode_of
 
 SHA_HASH = "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="  # htpasswd -s of "password"
 HTPASSWD = shutil.which("htpasswd")
@@ -27,10 +26,6 @@ def user(name: str, password: str | None = None, state: str = "present") -> dict
 def entries(path) -> dict[str, str]:
     lines = path.read_text().splitlines()
     return dict(line.split(":", 1) for line in lines if line and not line.startswith("#"))
-
-
-def mode_of(path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from ansible_collections.dockyard.registry.plugins.modules import registry_pki
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.unit.plugins.conftest import ModuleFailed
+from tests.unit.plugins.conftest import ModuleFailed, mode_of
 
 DAY = datetime.timedelta(days=1)
 # ECDSA keeps key generation fast; RSA is covered by the proxy certificate and the token signer.
@@ -36,10 +36,6 @@ def args(path, **overrides) -> dict:
     }
     values.update(overrides)
     return values
-
-
-def mode_of(path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 def snapshot(directory) -> dict:
