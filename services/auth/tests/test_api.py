@@ -563,6 +563,61 @@ def test_a_robot_created_with_an_expiry(api):
     assert api.token(robot["login"], robot["secret"]).status_code == 200
 
 
+# -- the managed flag ------------------------------------------------------------------
+# Each kind: the path of its collection, a body that creates one, and the fields an update must keep.
+MANAGED_KINDS = {
+    "users": ({"name": "dev", "password": "dev-password"}, ("admin", "enabled")),
+    "teams": ({"name": "dev", "description": "the dev team"}, ("description",)),
+    "namespaces": ({"name": "apps", "team": "web", "visibility": "public"}, ("visibility", "team", "description")),
+    "robots": ({"name": "deployer", "description": "deploys"}, ("description", "enabled", "api_admin")),
+}
+
+
+@pytest.mark.parametrize("kind", MANAGED_KINDS)
+def test_the_managed_flag_is_kept_and_changed_on_every_kind(seeded, kind):
+    api = seeded
+    body, kept = MANAGED_KINDS[kind]
+    name = body["name"]
+    plain = api.ok("POST", f"/{kind}", body, 201)
+    assert plain["managed"] is False  # by default
+    api.ok("DELETE", f"/{kind}/{name}", status=204)
+
+    made = api.ok("POST", f"/{kind}", {**body, "managed": True}, 201)
+    assert made["managed"] is True
+    assert api.ok("GET", f"/{kind}/{name}")["managed"] is True
+    listed = {item["name"]: item["managed"] for item in api.ok("GET", f"/{kind}")["items"]}
+    assert listed[name] is True and not any(v for k, v in listed.items() if k != name)
+
+    # Alone, it is a change of its own, and it changes nothing else.
+    unmarked = api.ok("PATCH", f"/{kind}/{name}", {"managed": False})
+    assert unmarked["managed"] is False
+    assert {key: unmarked[key] for key in kept} == {key: made[key] for key in kept}
+    assert api.ok("GET", f"/{kind}/{name}")["managed"] is False
+    assert api.ok("PATCH", f"/{kind}/{name}", {"managed": True})["managed"] is True
+    for wrong in ("yes", 1, None):
+        resp = api("PATCH", f"/{kind}/{name}", {"managed": wrong})
+        assert resp.status_code == 400 and "'managed'" in resp.get_json()["errors"][0]["message"], wrong
+
+
+def test_personal_and_global_namespaces_carry_the_flag_too(seeded):
+    api = seeded
+    assert api.ok("GET", "/namespaces/alice")["managed"] is False  # a user's flag is not their namespace's
+    api.ok("PATCH", "/users/alice", {"managed": True})
+    assert api.ok("GET", "/namespaces/alice")["managed"] is False
+    for ref in ("alice", "_global"):
+        assert api.ok("PATCH", f"/namespaces/{ref}", {"managed": True})["managed"] is True
+        assert api.ok("GET", f"/namespaces/{ref}")["managed"] is True
+
+
+def test_a_team_update_needs_a_field_and_a_description_is_optional(seeded):
+    api = seeded
+    empty = api("PATCH", "/teams/web", {})
+    assert empty.status_code == 400 and "description, managed" in empty.get_json()["errors"][0]["message"]
+    assert api.ok("PATCH", "/teams/web", {"managed": True})["description"] == "the web team"
+    changed = api.ok("PATCH", "/teams/web", {"description": "web"})
+    assert (changed["description"], changed["managed"]) == ("web", True)
+
+
 # -- repositories and activities -----------------------------------------------------
 def push_event(event_id: str, repository: str, tag: str, actor: str, timestamp: str) -> dict:
     return {
@@ -630,6 +685,7 @@ BAD_REQUESTS = [
     ("POST /users", [BOB], None, "400 INVALID_REQUEST", "JSON object"),
     ("POST /users", {**BOB, "colour": "red"}, None, "400 INVALID_REQUEST", "'colour'"),
     ("POST /users", {**BOB, "admin": "yes"}, None, "400 INVALID_REQUEST", "'admin'"),
+    ("POST /users", {**BOB, "managed": 1}, None, "400 INVALID_REQUEST", "'managed'"),
     ("POST /users", {**BOB, "name": 42}, None, "400 INVALID_REQUEST", "'name'"),
     ("POST /users", {**BOB, "name": "Bad Name"}, None, "400 NAME_INVALID", "'name'"),
     ("POST /users", {**BOB, "name": "_global"}, None, "400 NAME_INVALID", "'name'"),
@@ -659,6 +715,9 @@ BAD_REQUESTS = [
     ("POST /teams", {"name": "web"}, None, "409 CONFLICT", "web"),
     ("POST /teams", {"name": "ops", "description": "d" * 256}, None, "400 INVALID_REQUEST", "'description'"),
     ("PATCH /teams/web", {"name": "new"}, None, "400 INVALID_REQUEST", "'name'"),
+    ("PATCH /teams/web", {}, None, "400 INVALID_REQUEST", "description, managed"),
+    ("PATCH /teams/web", {"managed": "true"}, None, "400 INVALID_REQUEST", "'managed'"),
+    ("PATCH /teams/nope", {"managed": True}, None, "404 NOT_FOUND", "nope"),
     ("DELETE /teams/web", None, None, "409 CONFLICT", "web"),
     ("POST /teams/web/members", {"user": "alice", "role": "boss"}, None, "400 INVALID_REQUEST", "'role'"),
     ("POST /teams/web/members", {"user": "nobody", "role": "viewer"}, None, "404 NOT_FOUND", "nobody"),
@@ -678,6 +737,8 @@ BAD_REQUESTS = [
     ("PUT /robots/nope/permissions/web", {"actions": ["pull"]}, None, "404 NOT_FOUND", "nope"),
     ("POST /robots", {"name": "ci"}, None, "409 CONFLICT", "ci"),
     ("POST /robots", {"name": "r2", "api_admin": 1}, None, "400 INVALID_REQUEST", "'api_admin'"),
+    ("POST /robots", {"name": "r2", "managed": "no"}, None, "400 INVALID_REQUEST", "'managed'"),
+    ("POST /namespaces", {**NAMESPACE, "managed": None}, None, "400 INVALID_REQUEST", "'managed'"),
     ("PATCH /robots/ci", {"expires_at": "tomorrow"}, None, "400 INVALID_REQUEST", "'expires_at'"),
     ("PATCH /robots/ci", {"expires_at": "2030-01-01T00:00:00"}, None, "400 INVALID_REQUEST", "'expires_at'"),
     ("PATCH /robots/ci", {"expires_at": "2030-02-30T00:00:00Z"}, None, "400 INVALID_REQUEST", "'expires_at'"),
@@ -724,6 +785,8 @@ def test_changes_are_logged_with_who_did_them_and_no_secret(api, caplog):
     caplog.set_level(logging.INFO, logger="dockyard_auth")
     api.ok("POST", "/users", {"name": "alice", "password": "alice-password"}, 201)
     api.ok("PATCH", "/users/alice", {"password": "alice-password-2", "enabled": False})
+    api.ok("POST", "/teams", {"name": "web", "managed": True}, 201)
+    api.ok("PATCH", "/teams/web", {"managed": False})
     robot = api.ok("POST", "/robots", {"name": "ci", "api_admin": True}, 201)
     rotated = api.ok("POST", "/robots/ci/secret")
     api.ok("GET", "/users", auth=(robot["login"], rotated["secret"]))
@@ -731,6 +794,7 @@ def test_changes_are_logged_with_who_did_them_and_no_secret(api, caplog):
     text = caplog.text
     assert "root created user 'alice'" in text
     assert "root changed user 'alice': password, enabled=False" in text
+    assert "root created team 'web'" in text and "root changed team 'web': managed" in text
     assert "root created robot 'ci'" in text and "root rotated the secret of robot 'ci'" in text
     assert "robot+ci deleted user 'alice'" in text
     for secret in ("alice-password", robot["secret"], rotated["secret"], "$2b$"):

@@ -57,6 +57,8 @@ ADDED_BY_0002 = {
 }
 # What 0004 adds: no registry time is known for the tags there are.
 ADDED_BY_0004 = {"tags": {"event_at": None}}
+# What 0005 adds: nothing there was declared by a tool.
+ADDED_BY_0005 = {table: {"managed": False} for table in ("users", "teams", "namespaces", "robots")}
 
 
 def table_rows(conn, name: str) -> list[dict]:
@@ -76,10 +78,11 @@ def test_the_oldest_schema_filled_with_data_upgrades_to_the_newest_without_loss(
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0004"
+    assert migrate.current(engine) == migrate.head() == "0005"
     with engine.connect() as conn:
         for name, rows in before.items():
-            expected = [{**row, **ADDED_BY_0002.get(name, {}), **ADDED_BY_0004.get(name, {})} for row in rows]
+            added = {**ADDED_BY_0002.get(name, {}), **ADDED_BY_0004.get(name, {}), **ADDED_BY_0005.get(name, {})}
+            expected = [{**row, **added} for row in rows]
             assert table_rows(conn, name) == expected, name
         # 0003 adds the back-off's tables, empty: no failure is carried over from before; 0004 the proxy notices.
         assert table_rows(conn, "login_failures") == table_rows(conn, "login_successes") == []
@@ -171,7 +174,7 @@ def test_0004_converts_every_text_column_and_keeps_every_index(at_0003):
     with at_0003.connect() as conn:
         assert {c for found in collations(conn).values() for c in found} == {"utf8mb4_bin"}
         before = indexes(conn)
-    migrate.upgrade(at_0003)
+    migrate.upgrade(at_0003, "0004")
     with at_0003.connect() as conn:
         assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}
         added = {
@@ -199,7 +202,7 @@ def test_0004_stopped_part_way_finishes_when_run_again(at_0003):
             "last_seen_ms BIGINT NOT NULL, requests BIGINT NOT NULL) COLLATE utf8mb4_nopad_bin"
         )  # and then it stopped, before the table's index
     assert migrate.current(at_0003) == "0003"
-    migrate.upgrade(at_0003)
+    migrate.upgrade(at_0003, "0004")
     assert migrate.current(at_0003) == "0004"
     with at_0003.connect() as conn:
         assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}
@@ -208,9 +211,11 @@ def test_0004_stopped_part_way_finishes_when_run_again(at_0003):
 
 
 def test_after_0004_a_name_with_trailing_spaces_no_longer_finds_the_name(at_0003):
-    store = Store(at_0003)
-    assert store.get_user("alice   ")["name"] == "alice"  # PAD SPACE: the spaces were ignored
+    with at_0003.connect() as conn:  # the code's queries need the newest schema: SQL of its own before
+        found = conn.execute(sa.text("SELECT name FROM users WHERE name = :name"), {"name": "alice   "}).scalar()
+    assert found == "alice"  # PAD SPACE: the spaces were ignored
     migrate.upgrade(at_0003)
+    store = Store(at_0003)
     assert store.get_user("alice   ") is None
     assert store.get_user("alice")["name"] == "alice"
     assert store.get_team("web ") is None and store.get_namespace("web ") is None and store.get_robot("ci ") is None
@@ -245,14 +250,14 @@ def test_0004_refuses_names_ending_in_spaces_and_changes_nothing(at_0003):
         conn.exec_driver_sql("UPDATE users SET name = TRIM(TRAILING ' ' FROM name) WHERE id = 3")
         conn.exec_driver_sql("UPDATE tags SET name = TRIM(TRAILING ' ' FROM name) WHERE id = 3")
     migrate.upgrade(at_0003)
-    assert migrate.current(at_0003) == "0004"
+    assert migrate.current(at_0003) == migrate.head()
     assert Store(at_0003).get_user("carol")["id"] == 3
 
 
 def test_0004_downgrades_to_utf8mb4_bin_with_every_row_and_index(at_0003):
     with at_0003.connect() as conn:
         before, before_indexes = everything(conn), indexes(conn)
-    migrate.upgrade(at_0003)
+    migrate.upgrade(at_0003, "0004")
     assert migrate.current(at_0003) == "0004"
     with at_0003.begin() as conn:
         conn.exec_driver_sql("UPDATE activities SET occurred_at = '2026-01-02 03:04:05.678901'")
@@ -265,7 +270,7 @@ def test_0004_downgrades_to_utf8mb4_bin_with_every_row_and_index(at_0003):
 
 
 def test_the_downgrade_refuses_names_that_pad_space_would_make_equal(at_0003):
-    migrate.upgrade(at_0003)
+    migrate.upgrade(at_0003, "0004")
     with at_0003.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO users (id, name, password_hash, admin, enabled, created_at, updated_at, password_changed_at) "
@@ -279,3 +284,72 @@ def test_the_downgrade_refuses_names_that_pad_space_would_make_equal(at_0003):
     with at_0003.connect() as conn:
         assert everything(conn) == before
         assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}
+
+
+# -- 0005: the managed flag ----------------------------------------------------------------
+MANAGED_TABLES = ("users", "teams", "namespaces", "robots")
+
+
+@pytest.fixture
+def at_0004(at_0003):
+    """An engine on a database at 0004, filled with ROWS_AT_0001."""
+    migrate.upgrade(at_0003, "0004")
+    return at_0003
+
+
+def test_0005_keeps_every_row_and_marks_none_managed(at_0004):
+    with at_0004.connect() as conn:
+        before, before_indexes = everything(conn), indexes(conn)
+    migrate.upgrade(at_0004, "0005")
+    assert migrate.current(at_0004) == "0005"
+    with at_0004.connect() as conn:
+        expected = {
+            name: [{**row, "managed": False} for row in rows] if name in MANAGED_TABLES else rows
+            for name, rows in before.items()
+        }
+        expected["alembic_version"] = [{"version_num": "0005"}]
+        assert everything(conn) == expected
+        assert indexes(conn) == before_indexes
+        assert collations(conn) == {name: {"utf8mb4_nopad_bin"} for name in schema.metadata.tables}
+    store = Store(at_0004)
+    assert store.get_user("alice")["managed"] is False
+    assert store.get_namespace("")["managed"] is False  # the global namespace too
+
+
+def test_after_0005_a_row_written_without_the_flag_is_not_managed(at_0004):
+    """A server of the version before, still running during an upgrade, inserts rows without the column."""
+    migrate.upgrade(at_0004)
+    with at_0004.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO users (id, name, password_hash, admin, enabled, created_at, updated_at, password_changed_at) "
+            "VALUES (3, 'carol', 'x', 0, 1, NOW(), NOW(), NOW())"
+        )
+        conn.exec_driver_sql("INSERT INTO teams (id, name, description, created_at) VALUES (2, 'ops', '', NOW())")
+        managed = conn.exec_driver_sql(
+            "SELECT (SELECT managed FROM users WHERE id = 3), (SELECT managed FROM teams WHERE id = 2)"
+        ).one()
+    assert tuple(managed) == (0, 0)
+
+
+def test_0005_stopped_part_way_finishes_when_run_again(at_0004):
+    with at_0004.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN managed BOOLEAN NOT NULL DEFAULT 0")
+        conn.exec_driver_sql("UPDATE users SET managed = 1 WHERE name = 'alice'")
+    migrate.upgrade(at_0004)
+    assert migrate.current(at_0004) == "0005"
+    with at_0004.connect() as conn:
+        assert [(row["name"], row["managed"]) for row in table_rows(conn, "users")] == [("alice", 1), ("bob", 0)]
+        assert {row["managed"] for name in MANAGED_TABLES for row in table_rows(conn, name) if name != "users"} == {0}
+
+
+def test_0005_downgrades_to_0004_with_every_row(at_0004):
+    with at_0004.connect() as conn:
+        before, before_indexes = everything(conn), indexes(conn)
+    migrate.upgrade(at_0004, "0005")
+    with at_0004.begin() as conn:
+        conn.exec_driver_sql("UPDATE robots SET managed = 1")
+    downgrade(at_0004, "0004")
+    assert migrate.current(at_0004) == "0004"
+    with at_0004.connect() as conn:
+        assert everything(conn) == before
+        assert indexes(conn) == before_indexes

@@ -290,6 +290,7 @@ def user_json(row: dict) -> dict:
         "name": row["name"],
         "admin": bool(row["admin"]),
         "enabled": bool(row["enabled"]),
+        "managed": bool(row["managed"]),
         "created_at": timestamp(row["created_at"]),
         "updated_at": timestamp(row["updated_at"]),
         "password_changed_at": timestamp(row["password_changed_at"]),
@@ -297,7 +298,12 @@ def user_json(row: dict) -> dict:
 
 
 def team_json(row: dict) -> dict:
-    return {"name": row["name"], "description": row["description"], "created_at": timestamp(row["created_at"])}
+    return {
+        "name": row["name"],
+        "description": row["description"],
+        "managed": bool(row["managed"]),
+        "created_at": timestamp(row["created_at"]),
+    }
 
 
 def member_json(row: dict) -> dict:
@@ -313,6 +319,7 @@ def namespace_json(row: dict) -> dict:
         "team": row["team"],
         "owner": row["owner"],
         "prefix": f"{row['name']}/" if row["name"] != GLOBAL else "",
+        "managed": bool(row["managed"]),
         "created_at": timestamp(row["created_at"]),
     }
 
@@ -327,6 +334,7 @@ def robot_json(row: dict) -> dict:
         "api_admin": bool(row["api_admin"]),
         "expires_at": timestamp(expires_at),
         "expired": expires_at is not None and expires_at <= utcnow(),
+        "managed": bool(row["managed"]),
         "created_at": timestamp(row["created_at"]),
         "secret_changed_at": timestamp(row["secret_changed_at"]),
     }
@@ -372,15 +380,18 @@ def activity_json(row: dict) -> dict:
 
 
 # -- the blueprint ---------------------------------------------------------------
+# ``managed`` (users, teams, namespaces, robots): set by the tools that declare the resource (the
+# dockyard.registry.registry_access module); informational, the server does not act on it.
 USER_CREATE = {
     "name": Field(str, required=True),
     "password": Field(str, required=True),
     "admin": Field(bool),
     "enabled": Field(bool),
+    "managed": Field(bool),
 }
-USER_UPDATE = {"password": Field(str), "admin": Field(bool), "enabled": Field(bool)}
-TEAM_CREATE = {"name": Field(str, required=True), "description": Field(str)}
-TEAM_UPDATE = {"description": Field(str, required=True)}
+USER_UPDATE = {"password": Field(str), "admin": Field(bool), "enabled": Field(bool), "managed": Field(bool)}
+TEAM_CREATE = {"name": Field(str, required=True), "description": Field(str), "managed": Field(bool)}
+TEAM_UPDATE = {"description": Field(str), "managed": Field(bool)}
 MEMBER_CREATE = {"user": Field(str, required=True), "role": Field(str, required=True)}
 MEMBER_UPDATE = {"role": Field(str, required=True)}
 NAMESPACE_CREATE = {
@@ -388,19 +399,22 @@ NAMESPACE_CREATE = {
     "team": Field(str, required=True),
     "visibility": Field(str, required=True),
     "description": Field(str),
+    "managed": Field(bool),
 }
-NAMESPACE_UPDATE = {"visibility": Field(str), "description": Field(str), "team": Field(str)}
+NAMESPACE_UPDATE = {"visibility": Field(str), "description": Field(str), "team": Field(str), "managed": Field(bool)}
 ROBOT_CREATE = {
     "name": Field(str, required=True),
     "description": Field(str),
     "api_admin": Field(bool),
     "expires_at": Field(str, nullable=True),
+    "managed": Field(bool),
 }
 ROBOT_UPDATE = {
     "description": Field(str),
     "enabled": Field(bool),
     "api_admin": Field(bool),
     "expires_at": Field(str, nullable=True),
+    "managed": Field(bool),
 }
 PERMISSION_SET = {"actions": Field(list, required=True)}
 
@@ -520,8 +534,9 @@ def _user_routes(bp: Blueprint, server) -> None:
         admin, enabled = body.get("admin", False), body.get("enabled", True)
         within_ceiling(Change(Op.CREATE_USER, name, makes_admin=admin))
         password_hash = hasher.hash(check_password(body["password"]))
-        row = store.create_user(name, password_hash, admin=admin, enabled=enabled)
-        log.info("api: %s created user %r (admin=%s, enabled=%s)", caller(), name, admin, enabled)
+        managed = body.get("managed", False)
+        row = store.create_user(name, password_hash, admin=admin, enabled=enabled, managed=managed)
+        log.info("api: %s created user %r (admin=%s, enabled=%s, managed=%s)", caller(), name, admin, enabled, managed)
         return created(user_json(row), url_for(".get_user", name=name))
 
     @bp.get("/users/<name>")
@@ -540,7 +555,11 @@ def _user_routes(bp: Blueprint, server) -> None:
         password = body.get("password")
         password_hash = hasher.hash(check_password(password)) if password is not None else None
         row = store.update_user_keeping_an_admin(
-            name, password_hash=password_hash, admin=body.get("admin"), enabled=body.get("enabled")
+            name,
+            password_hash=password_hash,
+            admin=body.get("admin"),
+            enabled=body.get("enabled"),
+            managed=body.get("managed"),
         )
         changes = [key if key == "password" else f"{key}={body[key]}" for key in body]
         log.info("api: %s changed user %r: %s", caller(), name, ", ".join(changes))
@@ -571,7 +590,7 @@ def _team_routes(bp: Blueprint, server) -> None:
     def create_team():
         body = read_body(TEAM_CREATE)
         name = account_name("team", body["name"], "field 'name'")
-        row = store.create_team(name, description_of(body, ""))
+        row = store.create_team(name, description_of(body, ""), managed=body.get("managed", False))
         log.info("api: %s created team %r", caller(), name)
         return created(team_json(row), url_for(".get_team", name=name))
 
@@ -587,8 +606,9 @@ def _team_routes(bp: Blueprint, server) -> None:
     def update_team(name: str):
         name = team_path(name)
         body = read_body(TEAM_UPDATE)
-        row = store.update_team(name, description_of(body))
-        log.info("api: %s changed the description of team %r", caller(), name)
+        require_changes(body, TEAM_UPDATE)
+        row = store.update_team(name, description_of(body), body.get("managed"))
+        log.info("api: %s changed team %r: %s", caller(), name, ", ".join(sorted(body)))
         return jsonify(team_json(row))
 
     @bp.delete("/teams/<name>")
@@ -662,7 +682,9 @@ def _namespace_routes(bp: Blueprint, server) -> None:
         body = read_body(NAMESPACE_CREATE)
         name = account_name("namespace", body["name"], "field 'name'")
         visibility = enum_value("visibility", body["visibility"], Visibility)
-        row = store.create_namespace(name, team_field(body), visibility, description_of(body, ""))
+        row = store.create_namespace(
+            name, team_field(body), visibility, description_of(body, ""), managed=body.get("managed", False)
+        )
         log.info("api: %s created namespace %r for team %r (%s)", caller(), name, body["team"], visibility.value)
         return created(namespace_json(row), url_for(".get_namespace", name=name))
 
@@ -682,7 +704,9 @@ def _namespace_routes(bp: Blueprint, server) -> None:
         if stored == GLOBAL and "team" in body:
             raise invalid("field 'team': the global namespace belongs to no team; leave the field out")
         visibility = enum_value("visibility", body["visibility"], Visibility) if "visibility" in body else None
-        row = store.update_namespace(stored, visibility, description_of(body), team_field(body))
+        row = store.update_namespace(
+            stored, visibility, description_of(body), team_field(body), managed=body.get("managed")
+        )
         log.info("api: %s changed namespace %r: %s", caller(), name, ", ".join(sorted(body)))
         return jsonify(namespace_json(row))
 
@@ -717,7 +741,14 @@ def _robot_routes(bp: Blueprint, server) -> None:
         api_admin = body.get("api_admin", False)
         within_ceiling(Change(Op.CREATE_ROBOT, name, makes_admin=api_admin))
         secret = new_robot_secret()
-        row = store.create_robot(name, hasher.hash(secret), description, api_admin=api_admin, expires_at=expires_at)
+        row = store.create_robot(
+            name,
+            hasher.hash(secret),
+            description,
+            api_admin=api_admin,
+            expires_at=expires_at,
+            managed=body.get("managed", False),
+        )
         log.info("api: %s created robot %r (api_admin=%s)", caller(), name, api_admin)
         return created({**robot_json(row), "secret": secret}, url_for(".get_robot", name=name))
 
@@ -742,7 +773,7 @@ def _robot_routes(bp: Blueprint, server) -> None:
                 makes_admin=body.get("api_admin") is True,
             )
         )
-        changes = {key: body[key] for key in ("enabled", "api_admin") if key in body}
+        changes = {key: body[key] for key in ("enabled", "api_admin", "managed") if key in body}
         if "description" in body:
             changes["description"] = description_of(body)
         if "expires_at" in body:

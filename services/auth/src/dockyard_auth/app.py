@@ -118,7 +118,9 @@ class Server:
 
     @classmethod
     def from_config(cls, config: Config, engine=None) -> Server:
-        engine = engine or make_engine(config.database_url, config.database_password(), config.database_pool_size)
+        engine = engine or make_engine(
+            config.database_url, config.database_password(), config.database_pool_size, config.database_ca_file
+        )
         store = Store(engine)
         hasher = Hasher(config.bcrypt_rounds)
         authenticator = Authenticator(

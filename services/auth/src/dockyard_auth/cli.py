@@ -42,7 +42,9 @@ def _setup_logging(level: str) -> None:
 
 
 def _engine(config: Config):
-    return make_engine(config.database_url, config.database_password(), config.database_pool_size)
+    return make_engine(
+        config.database_url, config.database_password(), config.database_pool_size, config.database_ca_file
+    )
 
 
 def bootstrap_admin(config: Config, engine, name: str | None = None, password: str | None = None) -> str:

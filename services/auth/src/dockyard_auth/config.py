@@ -54,6 +54,7 @@ class Config:
     kid_format: str = "libtrust"
     database_password_file: Path | None = None
     database_pool_size: int = 5
+    database_ca_file: Path | None = None  # set: TLS to MariaDB, its certificate verified against this CA
     policy: Policy = field(default_factory=Policy)
     notifications_enabled: bool = True
     notifications_secret_file: Path | None = None
@@ -209,6 +210,7 @@ def parse(data: Any) -> Config:
         r.problems.append("database.url: holds a password; put it in the file named by database.password_file")
     database_password_file = r.path("database.password_file")
     pool_size = r.number("database.pool_size", 5, 1, 100)
+    database_ca_file = r.path("database.ca_file")
     push = r.choice("policy.push", [p.value for p in PushPolicy], PushPolicy.ALLOW_TEAMS.value)
     delete = r.choice("policy.delete", [p.value for p in DeletePolicy], DeletePolicy.OWNERS.value)
     notifications_enabled = r.get("notifications.enabled", bool, True)
@@ -269,6 +271,7 @@ def parse(data: Any) -> Config:
         database_url=database_url,
         database_password_file=database_password_file,
         database_pool_size=pool_size,
+        database_ca_file=database_ca_file,
         policy=Policy(push=PushPolicy(push), delete=DeletePolicy(delete)),
         notifications_enabled=notifications_enabled,
         notifications_secret_file=notifications_secret_file,

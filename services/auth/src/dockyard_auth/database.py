@@ -6,12 +6,31 @@
 MariaDB restart the stale connections are replaced instead of failing the
 next request; ``pool_recycle`` retires connections before MariaDB's
 ``wait_timeout`` closes them from its side.
+
+With a CA file (``database.ca_file``) every connection is TLS: MariaDB's
+certificate must chain to that CA and name the host of ``database.url`` (a
+DNS name, or an IP address as an IP SAN), and a server that does not offer
+TLS is refused before the server hears any credentials. PyMySQL (1.0.2, as in
+Debian bookworm) needs help with both: its ``ssl_ca`` alone verifies nothing
+(``ssl_verify_cert`` and ``ssl_verify_identity`` default to off), and given
+any TLS settings it still goes on in plain text when the server does not
+offer TLS. So the engine hands PyMySQL a verifying ``ssl.SSLContext`` of its
+own, built once (an unreadable CA file fails at start-up, not at the first
+query), and connects through :class:`TlsOnlyConnection`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine
+import os
+import ssl
+
+from pymysql.connections import Connection
+from pymysql.constants import CLIENT
+from pymysql.err import OperationalError
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
+
+from dockyard_auth.config import ConfigError
 
 # Every table: utf8mb4 with the binary NO PAD collation, so names and tags
 # compare byte for byte (`v1` and `V1` are two tags, and `alice   ` is not
@@ -26,14 +45,55 @@ TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin
 PAD_SPACE_TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
 
 
-def make_engine(url: str, password: str | None = None, pool_size: int = 5) -> Engine:
+# MySQL's client error for a TLS connection that could not be made (CR_SSL_CONNECTION_ERROR).
+SSL_CONNECTION_ERROR = 2026
+
+
+class TlsOnlyConnection(Connection):
+    """A PyMySQL connection that refuses, before it authenticates, a server that does not offer TLS.
+
+    PyMySQL starts TLS only ``if self.ssl and self.server_capabilities &
+    CLIENT.SSL`` and otherwise sends the login in plain text: a server set up
+    without TLS, or anyone in the path who clears that flag, would get it.
+    """
+
+    def _request_authentication(self) -> None:
+        if not self.server_capabilities & CLIENT.SSL:
+            raise OperationalError(
+                SSL_CONNECTION_ERROR,
+                f"MariaDB at {self.host}:{self.port} does not offer TLS, and database.ca_file asks for it: "
+                "set ssl_cert, ssl_key and ssl_ca in its configuration (or unset database.ca_file)",
+            )
+        super()._request_authentication()
+
+
+def tls_context(ca_file: str | os.PathLike) -> ssl.SSLContext:
+    """TLS 1.2 or newer that verifies the server's certificate against ``ca_file`` (PEM) and the host name."""
+    try:
+        context = ssl.create_default_context(cafile=os.fspath(ca_file))
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"database.ca_file: cannot load {ca_file} as PEM CA certificates: {reason}") from exc
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def make_engine(
+    url: str, password: str | None = None, pool_size: int = 5, ca_file: str | os.PathLike | None = None
+) -> Engine:
+    """The pool for ``url``; with ``ca_file`` every connection is verified TLS (see the module's description)."""
     parsed: URL = make_url(url)
     if password is not None:
         parsed = parsed.set(password=password)
     query = dict(parsed.query)
     query.setdefault("charset", "utf8mb4")
     parsed = parsed.set(query=query)
-    return create_engine(
+    connect_args: dict = {"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30}
+    if ca_file is not None:
+        connect_args["ssl"] = tls_context(ca_file)
+    engine = create_engine(
         parsed,
         future=True,
         pool_size=pool_size,
@@ -41,5 +101,12 @@ def make_engine(url: str, password: str | None = None, pool_size: int = 5) -> En
         pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=10,
-        connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
+        connect_args=connect_args,
     )
+    if ca_file is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _tls_only(_dialect, _record, cargs, cparams):
+            return TlsOnlyConnection(*cargs, **cparams)
+
+    return engine

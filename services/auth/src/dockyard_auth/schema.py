@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.mysql import DATETIME
 
@@ -38,6 +39,11 @@ metadata = MetaData()
 
 def _ts(name: str, nullable: bool = False) -> Column:
     return Column(name, DateTime(), nullable=nullable)
+
+
+def _managed() -> Column:
+    """Set by the tools that declare the row (the registry_access module); the server does not act on it."""
+    return Column("managed", Boolean, nullable=False, default=False, server_default=false())
 
 
 def _registry_time(name: str, nullable: bool = False) -> Column:
@@ -56,6 +62,7 @@ users = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _ts("password_changed_at"),
+    _managed(),
     **TABLE_OPTIONS,
 )
 
@@ -66,6 +73,7 @@ teams = Table(
     Column("name", String(NAME), nullable=False, unique=True),
     Column("description", String(255), nullable=False, default=""),
     _ts("created_at"),
+    _managed(),
     **TABLE_OPTIONS,
 )
 
@@ -91,6 +99,7 @@ namespaces = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     Column("description", String(255), nullable=False, default=""),
     _ts("created_at"),
+    _managed(),
     **TABLE_OPTIONS,
 )
 
@@ -106,6 +115,7 @@ robots = Table(
     _ts("expires_at", nullable=True),
     _ts("created_at"),
     _ts("secret_changed_at"),
+    _managed(),
     **TABLE_OPTIONS,
 )
 

@@ -122,8 +122,13 @@ class Store:
             query = select(func.count()).select_from(t.users).where(t.users.c.admin.is_(True))
             return conn.execute(query).scalar_one() > 0
 
-    def create_user(self, name: str, password_hash: str, admin: bool = False, enabled: bool = True) -> dict:
-        """A user and their personal namespace (private), in one transaction."""
+    def create_user(
+        self, name: str, password_hash: str, admin: bool = False, enabled: bool = True, managed: bool = False
+    ) -> dict:
+        """A user and their personal namespace (private), in one transaction.
+
+        ``managed`` marks the user as declared by a tool; their personal namespace starts unmarked.
+        """
         now = utcnow()
         try:
             with self.engine.begin() as conn:
@@ -135,6 +140,7 @@ class Store:
                         password_hash=password_hash,
                         admin=admin,
                         enabled=enabled,
+                        managed=managed,
                         created_at=now,
                         updated_at=now,
                         password_changed_at=now,
@@ -155,7 +161,7 @@ class Store:
         return self.get_user(name)
 
     def update_user(self, name: str, **changes) -> dict:
-        allowed = {"password_hash", "admin", "enabled"}
+        allowed = {"password_hash", "admin", "enabled", "managed"}
         values = {k: v for k, v in changes.items() if k in allowed and v is not None}
         now = utcnow()
         values["updated_at"] = now
@@ -220,21 +226,25 @@ class Store:
         with self.engine.connect() as conn:
             return _row(conn.execute(select(t.teams).where(t.teams.c.name == name)).first())
 
-    def create_team(self, name: str, description: str = "") -> dict:
+    def create_team(self, name: str, description: str = "", managed: bool = False) -> dict:
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(t.teams).values(name=name, description=description, created_at=utcnow()))
+                conn.execute(
+                    insert(t.teams).values(name=name, description=description, managed=managed, created_at=utcnow())
+                )
         except IntegrityError as exc:
             raise Conflict(f"team {name!r} exists already") from exc
         return self.get_team(name)
 
-    def update_team(self, name: str, description: str) -> dict:
+    def update_team(self, name: str, description: str | None = None, managed: bool | None = None) -> dict:
+        """Change what is given (None: keep it)."""
+        values = {
+            key: value for key, value in (("description", description), ("managed", managed)) if value is not None
+        }
         with self.engine.begin() as conn:
-            if (
-                conn.execute(update(t.teams).where(t.teams.c.name == name).values(description=description)).rowcount
-                == 0
-            ):
-                raise NotFound(f"no team {name!r}")
+            team = self._team_id(conn, name)
+            if values:
+                conn.execute(update(t.teams).where(t.teams.c.id == team).values(**values))
         return self.get_team(name)
 
     def delete_team(self, name: str) -> None:
@@ -310,6 +320,7 @@ class Store:
                 t.namespaces.c.kind,
                 t.namespaces.c.visibility,
                 t.namespaces.c.description,
+                t.namespaces.c.managed,
                 t.namespaces.c.created_at,
                 t.teams.c.name.label("team"),
                 t.users.c.name.label("owner"),
@@ -322,7 +333,9 @@ class Store:
         with self.engine.connect() as conn:
             return _row(conn.execute(self._namespace_query().where(t.namespaces.c.name == name)).first())
 
-    def create_namespace(self, name: str, team: str, visibility: Visibility, description: str = "") -> dict:
+    def create_namespace(
+        self, name: str, team: str, visibility: Visibility, description: str = "", managed: bool = False
+    ) -> dict:
         try:
             with self.engine.begin() as conn:
                 team_id = self._team_id(conn, team)
@@ -335,6 +348,7 @@ class Store:
                         visibility=visibility.value,
                         team_id=team_id,
                         description=description,
+                        managed=managed,
                         created_at=utcnow(),
                     )
                 )
@@ -343,7 +357,12 @@ class Store:
         return self.get_namespace(name)
 
     def update_namespace(
-        self, name: str, visibility: Visibility | None = None, description: str | None = None, team: str | None = None
+        self,
+        name: str,
+        visibility: Visibility | None = None,
+        description: str | None = None,
+        team: str | None = None,
+        managed: bool | None = None,
     ) -> dict:
         with self.engine.begin() as conn:
             row = conn.execute(select(t.namespaces).where(t.namespaces.c.name == name)).first()
@@ -354,6 +373,8 @@ class Store:
                 values["visibility"] = visibility.value
             if description is not None:
                 values["description"] = description
+            if managed is not None:
+                values["managed"] = managed
             if team is not None:
                 if row.kind != NamespaceKind.TEAM.value:
                     raise StoreError(f"namespace {name!r} is {row.kind}: only a team's namespace changes team")
@@ -399,6 +420,7 @@ class Store:
         description: str = "",
         api_admin: bool = False,
         expires_at: dt.datetime | None = None,
+        managed: bool = False,
     ) -> dict:
         now = utcnow()
         try:
@@ -411,6 +433,7 @@ class Store:
                         enabled=True,
                         api_admin=api_admin,
                         expires_at=expires_at,
+                        managed=managed,
                         created_at=now,
                         secret_changed_at=now,
                     )
@@ -420,7 +443,7 @@ class Store:
         return self.get_robot(name)
 
     def update_robot(self, name: str, **changes) -> dict:
-        allowed = {"secret_hash", "description", "enabled", "api_admin", "expires_at"}
+        allowed = {"secret_hash", "description", "enabled", "api_admin", "expires_at", "managed"}
         values = {k: v for k, v in changes.items() if k in allowed}
         if "secret_hash" in values:
             values["secret_changed_at"] = utcnow()
@@ -772,7 +795,12 @@ class Store:
             raise Conflict(f"{name!r} is the last enabled admin: make another user an admin before you {doing} it")
 
     def update_user_keeping_an_admin(
-        self, name: str, password_hash: str | None = None, admin: bool | None = None, enabled: bool | None = None
+        self,
+        name: str,
+        password_hash: str | None = None,
+        admin: bool | None = None,
+        enabled: bool | None = None,
+        managed: bool | None = None,
     ) -> dict:
         """:meth:`update_user`, refused (Conflict) when it would leave no enabled admin."""
         with self.engine.begin() as conn:
@@ -787,6 +815,8 @@ class Store:
                 values["admin"] = admin
             if enabled is not None:
                 values["enabled"] = enabled
+            if managed is not None:
+                values["managed"] = managed
             if conn.execute(update(t.users).where(t.users.c.name == name).values(**values)).rowcount == 0:
                 raise NotFound(f"no user {name!r}")
         return self.get_user(name)

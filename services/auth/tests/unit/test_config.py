@@ -56,6 +56,10 @@ def test_back_off_settings_are_read():
         (with_changes(token={"signing_key": "k.key"}), "token.signing_key: 'k.key' is not an absolute path"),
         (with_changes(database={"url": "sqlite:///x.db"}), "database.url: use a mysql+pymysql:// URL"),
         (with_changes(database={"url": "mysql+pymysql://u:pw@db/x"}), "database.url: holds a password"),
+        (with_changes(database={"ca_file": "db-ca.pem"}), "database.ca_file: 'db-ca.pem' is not an absolute path"),
+        (with_changes(database={"ca_file": True}), "database.ca_file: True is not a string"),
+        (with_changes(database={"cafile": "/etc/ssl/db-ca.pem"}), "database.cafile: unknown key"),
+        (with_changes(database={"ssl_ca": "/etc/ssl/db-ca.pem"}), "database.ssl_ca: unknown key"),
         (with_changes(policy={"push": "everyone"}), "policy.push: 'everyone' is not one of allow-teams"),
         (with_changes(policy={"delete": "nobody"}), "policy.delete: 'nobody' is not one of owners, contributors"),
         (with_changes(notifications={"secret_file": None}), "notifications.secret_file: missing"),
@@ -111,6 +115,13 @@ def test_metrics_are_for_loopback_unless_told_otherwise():
     told = parse(with_changes(metrics={"allow": ["10.1.0.0/16"], "token_file": "/run/secrets/metrics"}))
     assert told.metrics_allow == (ipaddress.ip_network("10.1.0.0/16"),)
     assert str(told.metrics_token_file) == "/run/secrets/metrics"
+
+
+def test_the_database_is_reached_with_tls_only_when_a_ca_file_is_named():
+    assert parse(VALID).database_ca_file is None
+    assert parse(with_changes(database={"ca_file": None})).database_ca_file is None
+    config = parse(with_changes(database={"ca_file": "/etc/dockyard-auth/db-ca.pem"}))
+    assert str(config.database_ca_file) == "/etc/dockyard-auth/db-ca.pem"
 
 
 def test_an_empty_trusted_proxies_is_warned_about():
