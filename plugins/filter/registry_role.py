@@ -7,6 +7,7 @@
 - `registry_config | registry_role_config_errors`: one message per top-level key registry_config does not take;
 - `registry_auth | registry_role_module_deps`: the module_deps role's `module_deps_imports`;
 - `certificate_pem | registry_role_tls_files(key=..., client_ca=..., tls=...)`: the TLS files for service_files;
+- `certificate_pem | registry_role_token_files(jwks=..., auth=..., version=...)`: the token signer's files;
 - `config | registry_inputs_digest(files=..., registry_version=...)`: the container label's digest;
 - `certificate_pem | registry_tls_key_matches(key_pem)`: whether the key belongs to the certificate.
 """
@@ -35,6 +36,10 @@ def registry_role_tls_files(certificate, key="", client_ca="", tls=True):
     return rr.tls_files(certificate, key, client_ca, tls)
 
 
+def registry_role_token_files(rootcertbundle, jwks="", auth="token", version="2.8"):
+    return rr.token_files(rootcertbundle, jwks, auth, version)
+
+
 def registry_inputs_digest(config, files=None, registry_version=""):
     return rr.inputs_digest(config, files, registry_version)
 
@@ -53,6 +58,7 @@ class FilterModule:
             "registry_role_config_errors": registry_role_config_errors,
             "registry_role_module_deps": registry_role_module_deps,
             "registry_role_tls_files": registry_role_tls_files,
+            "registry_role_token_files": registry_role_token_files,
             "registry_inputs_digest": registry_inputs_digest,
             "registry_tls_key_matches": registry_tls_key_matches,
         }

@@ -9,6 +9,8 @@
   instead of dropping them);
 - `module_deps()`: the Python libraries the role's modules import on the host;
 - `tls_files()`: the TLS files, as dockyard.registry.service_files takes them;
+- `token_files()`: the token signer's certificate (and for 3.x its JWKS) that
+  `auth.token` names, likewise;
 - `inputs_digest()`: the content hash of everything the registry reads at
   start, kept as a container label so that a restart that did not happen
   (a failure between writing and restarting) happens on the next run;
@@ -42,6 +44,10 @@ MODULE_OPTIONS = ("replicas",)
 KNOWN_KEYS = tuple(SECTIONS) + MODULE_OPTIONS
 
 DEFAULT_ROOTDIRECTORY = "/var/lib/registry"
+# Token auth: the signer's files, in this directory beside config.yml.
+TOKEN_DIR = "token"  # noqa: S105 (file names, not secrets)
+TOKEN_CERT = "token-signer.crt"  # noqa: S105
+TOKEN_JWKS = "token-signer.jwks.json"  # noqa: S105
 LISTEN = ":5000"
 HEALTH = {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}}
 
@@ -77,6 +83,14 @@ class RoleInputs:
     http_secret: str = ""
     delete_enabled: bool = False
     mount: str = "/etc/docker/registry"  # the configuration directory inside the container
+    version: str = "2.8"
+    # auth: token
+    token_realm: str = ""
+    token_service: str = ""
+    token_issuer: str = ""
+    # Notifications to the token server, with the secret it shares with the registry.
+    notifications_url: str = ""
+    notifications_secret: str = ""
 
     @classmethod
     def from_vars(cls, **variables) -> RoleInputs:
@@ -88,6 +102,7 @@ class RoleInputs:
             auth=str(inputs.auth),
             realm=str(inputs.realm),
             mount=str(inputs.mount).rstrip("/"),
+            version=str(inputs.version),
         )
 
 
@@ -113,6 +128,32 @@ def generated_config(inputs: RoleInputs, user_storage: dict | None = None) -> di
     config = {"storage": storage, "http": http}
     if inputs.auth == "htpasswd":
         config["auth"] = {"htpasswd": {"realm": inputs.realm, "path": f"{mount}/auth/htpasswd"}}
+    if inputs.auth == "token":
+        token = {
+            "realm": inputs.token_realm,
+            "service": inputs.token_service,
+            "issuer": inputs.token_issuer,
+            # The signer's certificate alone: every key it vouches for may mint tokens.
+            "rootcertbundle": f"{mount}/{TOKEN_DIR}/{TOKEN_CERT}",
+        }
+        if inputs.version == "3":
+            # 3.x matches a token's kid against the JWKS (the libtrust id, the one 2.8 matches too).
+            token["jwks"] = f"{mount}/{TOKEN_DIR}/{TOKEN_JWKS}"
+        config["auth"] = {"token": token}
+    if _given(inputs.notifications_url):
+        config["notifications"] = {
+            "endpoints": [
+                {
+                    "name": "dockyard-auth",
+                    "url": inputs.notifications_url,
+                    "headers": {"Authorization": [f"Bearer {inputs.notifications_secret}"]},
+                    # The registry retries without end while it lives; short waits keep the queue moving.
+                    "timeout": "5s",
+                    "threshold": 3,
+                    "backoff": "2s",
+                }
+            ]
+        }
     config["health"] = copy.deepcopy(HEALTH)
     return config
 
@@ -175,6 +216,19 @@ def tls_files(certificate: str, key: str, client_ca: str = "", tls=True) -> list
     ]
     if _given(client_ca):
         files.append({"path": "client-ca.crt", "content": _pem(client_ca), "mode": "0644"})
+    return files
+
+
+def token_files(rootcertbundle: str, jwks: str = "", auth: str = "token", version: str = "2.8") -> list[dict]:
+    """The files `auth.token` names, as dockyard.registry.service_files takes them (paths relative to token/).
+
+    None without token auth; the JWKS only for 3.x. Both are public.
+    """
+    if str(auth) != "token":
+        return []
+    files = [{"path": TOKEN_CERT, "content": _pem(rootcertbundle), "mode": "0644"}]
+    if str(version) == "3":
+        files.append({"path": TOKEN_JWKS, "content": _pem(jwks), "mode": "0644"})
     return files
 
 

@@ -19,7 +19,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils import _pki
 from ansible_collections.dockyard.registry.plugins.module_utils._pki import check_dns_name
 
 TLS_MODES = ("self_signed", "provided", "none")
-AUTH_MODES = ("htpasswd", "none")
+AUTH_MODES = ("token", "htpasswd", "none")
 PROXY_MODES = ("container", "host")
 VERSIONS = ("2.8", "3")
 IMAGE_SOURCES = ("local", "upstream")
@@ -35,6 +35,20 @@ DEFAULT_USER = "admin"
 # container on the registry's host.
 REGISTRY_PORT = 5000
 NETWORK = "dockyard"
+# Token mode: the token server's container (on NETWORK, and published on the
+# auth host's loopback for the proxy in host mode and for the access module),
+# MariaDB's container on an internal network of its own beside it.
+AUTH_CONTAINER = "dockyard-auth"
+AUTH_PORT = 5001
+AUTH_PREFIX = "/auth"
+ISSUER = "dockyard-auth"
+DATABASE_CONTAINER = "dockyard-mariadb"
+DATABASE_NETWORK = "dockyard-db"
+DATABASE_PORT = 3306
+DATABASE_NAME = "dockyard"
+DATABASE_USER = "dockyard"
+TOKEN_SIGNER = "token-signer"  # noqa: S105 (the signer's file stem)
+VISIBILITIES = ("private", "protected", "public")
 
 # What the plan takes from files on the controller (materials): names, and the
 # file each comes from, relative to the secrets directory unless provided.
@@ -97,7 +111,7 @@ def _check_users(users, auth: str) -> tuple[list[dict], list[str]]:
     if users and auth == "none":
         errors.append(
             f"stack_users lists {len(users)} user(s) but stack_auth is none: nobody would be asked for a password and "
-            "the users would be dropped. Set stack_auth: htpasswd, or remove stack_users"
+            "the users would be dropped. Set stack_auth: token or htpasswd, or remove stack_users"
         )
     checked: list[dict] = []
     seen: set[str] = set()
@@ -106,9 +120,11 @@ def _check_users(users, auth: str) -> tuple[list[dict], list[str]]:
         if not isinstance(user, dict):
             errors.append(f"{where} must be a dictionary with name and optional password, e.g. {{name: alice}}")
             continue
-        unknown = sorted(set(user) - {"name", "password"})
+        unknown = sorted(set(user) - {"name", "password", "admin"})
         if unknown:
-            errors.append(f"{where} has unknown key(s) {', '.join(unknown)}: a user has name and optional password")
+            errors.append(
+                f"{where} has unknown key(s) {', '.join(unknown)}: a user has name, and optional password and admin"
+            )
         name = user.get("name")
         if not isinstance(name, str) or not USER_NAME_RE.match(name):
             errors.append(
@@ -132,7 +148,7 @@ def _check_users(users, auth: str) -> tuple[list[dict], list[str]]:
                     "have one generated"
                 )
                 continue
-        checked.append({"name": name, "password": password or None})
+        checked.append({"name": name, "password": password or None, "admin": bool(user.get("admin"))})
     return checked, errors
 
 
@@ -170,6 +186,99 @@ def _check_groups(groups: dict, errors: list[str]) -> tuple[str, str]:
     return (registry_hosts[0] if registry_hosts else ""), (proxy_hosts[0] if proxy_hosts else "")
 
 
+DATABASE_URL_RE = re.compile(
+    r"^(mysql|mariadb)\+pymysql://(?P<user>[^:@/]+)@(?P<host>[^:/@]+)(:(?P<port>[0-9]+))?/(?P<db>[^/?]+)$"
+)
+
+
+def _check_token_groups(groups: dict, shape: dict, choices: dict, errors: list[str]) -> tuple[str, str]:
+    """The token server's host and MariaDB's host ('' when stack_database_url names an existing one)."""
+    registry_host, proxy_host = shape["registry_host"], shape["proxy_host"]
+    auth_hosts = list(groups.get("auth_hosts") or [])
+    database_hosts = list(groups.get("database_hosts") or [])
+    database_url = str(choices.get("database_url") or "")
+    if shape["tls"] == "none":
+        errors.append(
+            "stack_auth token with stack_tls none would send passwords and tokens in clear, and docker refuses a "
+            "plain-HTTP token realm for a registry it reaches over HTTPS: choose stack_tls self_signed or provided, "
+            "or stack_auth htpasswd"
+        )
+    if not proxy_host:
+        errors.append(
+            "stack_auth token needs a host in proxy_hosts: nginx serves the token endpoint and the admin API under "
+            "the registry's own name (https://<name>/auth/token). Add a proxy host, or use stack_auth htpasswd"
+        )
+        return "", ""
+    if len(auth_hosts) > 1:
+        errors.append(f"the inventory group auth_hosts may have one host or none (it has {len(auth_hosts)})")
+    auth_host = auth_hosts[0] if auth_hosts else proxy_host
+    if auth_host != proxy_host:
+        errors.append(
+            f"the token server's host {auth_host} (auth_hosts) is not the proxy host {proxy_host}: this version runs "
+            "it beside nginx, which reaches it on that host only. Leave auth_hosts empty or give it the proxy host"
+        )
+    if registry_host and registry_host != auth_host:
+        errors.append(
+            f"stack_auth token with the registry on {registry_host} and the token server on {auth_host}: the "
+            "registry's notifications would cross the network in clear, which this version does not do. Put the "
+            "registry on the proxy host, or use stack_auth htpasswd"
+        )
+    if len(database_hosts) > 1:
+        errors.append(f"the inventory group database_hosts may have one host or none (it has {len(database_hosts)})")
+    if database_url:
+        if database_hosts:
+            errors.append(
+                f"stack_database_url names an existing MariaDB and database_hosts lists {', '.join(database_hosts)}: "
+                "choose one (remove the group to use your own MariaDB, or stack_database_url to deploy one)"
+            )
+        if not DATABASE_URL_RE.match(database_url):
+            errors.append(
+                f"stack_database_url {database_url!r} is not mysql+pymysql://USER@HOST[:PORT]/DATABASE (the password "
+                "goes in the file database.password in stack_secrets_dir, never in the URL)"
+            )
+        return auth_host, ""
+    return auth_host, (database_hosts[0] if database_hosts else auth_host)
+
+
+def _check_access(choices: dict, users: list[dict], anonymous_pull: bool, auth: str) -> list[str]:
+    """The access declared beside the users: only with token auth; a public namespace only with anonymous pull."""
+    errors = []
+    declared = {key: choices.get(key) or [] for key in ("teams", "namespaces", "robots")}
+    for key, items in declared.items():
+        if not isinstance(items, list):
+            errors.append(f"stack_{key} must be a list")
+        elif items and auth != "token":
+            errors.append(
+                f"stack_{key} lists {len(items)} item(s) but stack_auth is {auth}: teams, namespaces and robots are "
+                "the token server's. Set stack_auth: token, or remove stack_" + key
+            )
+    if auth == "token" and not anonymous_pull and isinstance(declared["namespaces"], list):
+        for index, namespace in enumerate(declared["namespaces"]):
+            if isinstance(namespace, dict) and namespace.get("visibility") == "public":
+                errors.append(
+                    f"stack_namespaces[{index}] {namespace.get('name')!r} is public but stack_anonymous_pull is "
+                    "false: nobody could pull it without logging in. Make it protected (every logged-in user pulls), "
+                    "or set stack_anonymous_pull: true"
+                )
+    if auth == "token" and users and not isinstance(choices.get("access_exclusive") or {}, dict):
+        errors.append("stack_access_exclusive must be a dict of users, teams, namespaces and robots (true or false)")
+    return errors
+
+
+def _check_provided_paths(choices: dict) -> list[str]:
+    return [
+        f"stack_tls is provided but stack_tls_provided_{key} is empty: give the controller path of the "
+        f"server {'certificate (with its chain)' if key == 'certificate' else key}"
+        for key in ("certificate", "key", "ca")
+        if not choices.get(f"tls_provided_{key}")
+    ]
+
+
+def _anonymous_pull(value, auth: str) -> bool:
+    """Unset: anonymous pull of public namespaces in token mode, nothing anonymous otherwise."""
+    return auth == "token" if value is None or value == "" else bool(value)
+
+
 def decide(choices: dict, groups: dict) -> dict:
     """The stack's shape from the choices and the groups, or PlanError naming every problem at once."""
     errors: list[str] = []
@@ -186,13 +295,14 @@ def decide(choices: dict, groups: dict) -> dict:
     registry_host, proxy_host = _check_groups(groups, errors)
     mode = "proxy" if proxy_host else "native"
 
-    if choices.get("anonymous_pull") and auth == "htpasswd":
+    anonymous_pull = _anonymous_pull(choices.get("anonymous_pull"), auth)
+    if anonymous_pull and auth == "htpasswd":
         errors.append(
             "stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI: docker chooses how to "
             "authenticate from the registry's answer to /v2/ alone. If /v2/ asks for credentials, an anonymous pull "
             'fails with "no basic auth credentials"; if it does not, a logged-in push never sends them and fails. '
-            "Use token authentication for this (coming in a later version), or choose one: stack_anonymous_pull "
-            "false, or stack_auth none"
+            "Use stack_auth token (anonymous pull of public namespaces, authenticated push), or choose one: "
+            "stack_anonymous_pull false, or stack_auth none"
         )
     if version == "3" and image_source == "local":
         errors.append(
@@ -213,19 +323,22 @@ def decide(choices: dict, groups: dict) -> dict:
 
     users, user_errors = _check_users(choices.get("users") or [], auth)
     errors += user_errors
-    if auth == "htpasswd" and not users and not user_errors:
-        users = [{"name": DEFAULT_USER, "password": None}]
+    if auth in ("htpasswd", "token") and not users and not user_errors:
+        users = [{"name": DEFAULT_USER, "password": None, "admin": True}]
+    if auth == "token" and users:
+        # The first user is the token server's first admin (bootstrapped, then kept an admin).
+        users[0] = dict(users[0], admin=True)
+    errors += _check_access(choices, users, anonymous_pull, auth)
 
     if tls == "provided":
-        for key in ("certificate", "key", "ca"):
-            if not choices.get(f"tls_provided_{key}"):
-                errors.append(
-                    f"stack_tls is provided but stack_tls_provided_{key} is empty: give the controller path of the "
-                    f"server {'certificate (with its chain)' if key == 'certificate' else key}"
-                )
+        errors += _check_provided_paths(choices)
     secrets_dir = choices.get("secrets_dir") or ""
     if not secrets_dir.startswith("/"):
         errors.append(f"stack_secrets_dir {secrets_dir!r} must be an absolute path on the controller")
+    auth_host = database_host = ""
+    if auth == "token" and tls in TLS_MODES:
+        shape = {"tls": tls, "registry_host": registry_host, "proxy_host": proxy_host}
+        auth_host, database_host = _check_token_groups(groups, shape, choices, errors)
     if errors:
         raise PlanError(errors)
 
@@ -247,11 +360,31 @@ def decide(choices: dict, groups: dict) -> dict:
         "ip_addresses": ip_addresses,
         "users": users,
         "secrets_dir": secrets_dir,
-        "anonymous_pull": bool(choices.get("anonymous_pull")),
+        "anonymous_pull": anonymous_pull,
+        "auth_host": auth_host,
+        "database_host": database_host,
+        "database_url": str(choices.get("database_url") or "") if auth == "token" else "",
+        "access": _access_choices(choices) if auth == "token" else {},
         "provided": (
             {k: choices.get(f"tls_provided_{k}") for k in ("certificate", "key", "ca")} if tls == "provided" else {}
         ),
     }
+
+
+def _access_choices(choices: dict) -> dict:
+    """Teams, namespaces, robots and which kinds are exclusive, as the access module takes them."""
+    exclusive = choices.get("access_exclusive") or {}
+    return {
+        "teams": list(choices.get("teams") or []),
+        "namespaces": list(choices.get("namespaces") or []),
+        "robots": list(choices.get("robots") or []),
+        "exclusive": {kind: bool(exclusive.get(kind)) for kind in ("users", "teams", "namespaces", "robots")},
+    }
+
+
+def database_tls(shape: dict) -> bool:
+    """MariaDB on another host than the token server: published, TLS, the application user REQUIRE SSL."""
+    return bool(shape["database_host"]) and shape["database_host"] != shape["auth_host"]
 
 
 def pki_certificates(shape: dict) -> list[dict]:
@@ -289,7 +422,22 @@ def pki_certificates(shape: dict) -> list[dict]:
                 "ip_addresses": [],
             }
         )
+    if shape["auth"] == "token" and database_tls(shape):
+        certificates.append(
+            {
+                "name": "database",
+                "usage": "server",
+                "common_name": shape["database_host"],
+                "dns_names": [shape["database_host"]],
+                "ip_addresses": [],
+            }
+        )
     return certificates
+
+
+def token_signing(shape: dict) -> dict:
+    """registry_pki's token_signing: the self-signed signer of the tokens (RSA, for every registry version)."""
+    return {"name": TOKEN_SIGNER} if shape["auth"] == "token" else {}
 
 
 def material_files(shape: dict) -> dict[str, str]:
@@ -309,16 +457,37 @@ def material_files(shape: dict) -> dict[str, str]:
             hop_client_cert=f"{pki}/proxy-client.crt",
             hop_client_key=f"{pki}/proxy-client.key",
         )
+    if shape["auth"] == "token":
+        files.update(
+            signer_cert=f"{pki}/{TOKEN_SIGNER}.crt",
+            signer_key=f"{pki}/{TOKEN_SIGNER}.key",
+            signer_jwks=f"{pki}/{TOKEN_SIGNER}.jwks.json",
+        )
+        if database_tls(shape):
+            files.update(
+                database_ca=f"{pki}/ca.crt", database_cert=f"{pki}/database.crt", database_key=f"{pki}/database.key"
+            )
     return files
 
 
 def secret_files(shape: dict) -> dict[str, str]:
     """The generated secrets, by name: http.secret, and each user's password when none is given."""
-    files = {"http_secret": f"{shape['secrets_dir']}/http.secret"}
+    directory = shape["secrets_dir"]
+    files = {"http_secret": f"{directory}/http.secret"}
     for user in shape["users"]:
         if not user["password"]:
-            files[f"password:{user['name']}"] = f"{shape['secrets_dir']}/{user['name']}.password"
+            files[f"password:{user['name']}"] = f"{directory}/{user['name']}.password"
+    if shape["auth"] == "token":
+        files["events_secret"] = f"{directory}/events.secret"
+        files["database_password"] = f"{directory}/database.password"
+        if shape["database_host"]:
+            files["database_root_password"] = f"{directory}/database-root.password"
     return files
+
+
+def given_secrets(shape: dict) -> list[str]:
+    """The secrets the operator must give (never generated): the password of an existing MariaDB's user."""
+    return ["database_password"] if shape["auth"] == "token" and shape["database_url"] else []
 
 
 def roles(shape: dict, materials: dict) -> dict:
@@ -329,7 +498,12 @@ def roles(shape: dict, materials: dict) -> dict:
     behind_local_proxy = proxied and not hop
     host_nginx = shape["proxy_mode"] == "host"
     tls = shape["tls"] != "none"
-    users = [{"name": u["name"], "password": u["password"] or m[f"password:{u['name']}"]} for u in shape["users"]]
+    token = shape["auth"] == "token"
+    users = [
+        {"name": u["name"], "password": u["password"] or m[f"password:{u['name']}"], "admin": u.get("admin", False)}
+        for u in shape["users"]
+    ]
+    basic_users = [{"name": u["name"], "password": u["password"]} for u in users]
 
     if hop:
         upstream = shape["registry_host"]
@@ -337,6 +511,7 @@ def roles(shape: dict, materials: dict) -> dict:
         upstream = "127.0.0.1"
     else:
         upstream = "registry"
+    realm = f"https://{shape['address']}{AUTH_PREFIX}/token"
     registry = {
         "version": shape["registry_version"],
         "http_secret": m["http_secret"],
@@ -344,18 +519,34 @@ def roles(shape: dict, materials: dict) -> dict:
         # network only; behind the host's own nginx: this host's loopback.
         "publish": not behind_local_proxy or host_nginx,
         "bind_address": "127.0.0.1" if behind_local_proxy else "0.0.0.0",  # noqa: S104 (published for the proxy or the clients)
-        "networks": [NETWORK] if behind_local_proxy and not host_nginx else [],
+        # The token server and the registry talk over the network too (notifications, the catalog sync).
+        "networks": [NETWORK] if behind_local_proxy and (not host_nginx or token) else [],
         "published_port": REGISTRY_PORT if proxied else shape["port"],
         # Serving TLS: to the proxy alone (client certificates), or to the clients (no proxy).
         "tls": hop or (not proxied and tls),
         "tls_certificate": m["hop_registry_cert"] if hop else m["server_cert"] if not proxied and tls else "",
         "tls_key": m["hop_registry_key"] if hop else m["server_key"] if not proxied and tls else "",
         "tls_client_ca": m["hop_ca"] if hop else "",
-        "auth": "htpasswd" if not proxied and shape["auth"] == "htpasswd" else "none",
-        "htpasswd_users": users if not proxied and shape["auth"] == "htpasswd" else [],
+        "auth": "token" if token else "htpasswd" if not proxied and shape["auth"] == "htpasswd" else "none",
+        "htpasswd_users": basic_users if not proxied and shape["auth"] == "htpasswd" else [],
         "allow_anonymous": shape["auth"] == "none",
-        # Deletes by digest through the API (the smoke check removes what it pushed; retention needs them).
+        # Deletes by digest through the API (the smoke check removes what it pushed; retention needs them;
+        # in token mode the delete policy says who may).
         "delete_enabled": True,
+        "token": (
+            {
+                "realm": realm,
+                "service": shape["address"],
+                "issuer": ISSUER,
+                "rootcertbundle": m["signer_cert"],
+                "jwks": m["signer_jwks"],
+            }
+            if token
+            else {}
+        ),
+        "notifications": (
+            {"url": f"http://{AUTH_CONTAINER}:{AUTH_PORT}/events", "secret": m["events_secret"]} if token else {}
+        ),
     }
     proxy = {}
     if proxied:
@@ -367,7 +558,7 @@ def roles(shape: dict, materials: dict) -> dict:
             "tls_certificate": m["server_cert"] if tls else "",
             "tls_key": m["server_key"] if tls else "",
             "auth": shape["auth"],
-            "htpasswd_users": users if shape["auth"] == "htpasswd" else [],
+            "htpasswd_users": basic_users if shape["auth"] == "htpasswd" else [],
             "mode": shape["proxy_mode"],
             "upstreams": [f"{upstream}:{REGISTRY_PORT}"],
             "networks": [] if hop or host_nginx else [NETWORK],
@@ -375,8 +566,10 @@ def roles(shape: dict, materials: dict) -> dict:
             "upstream_ca_cert": m["hop_ca"] if hop else "",
             "upstream_client_cert": m["hop_client_cert"] if hop else "",
             "upstream_client_key": m["hop_client_key"] if hop else "",
+            # The token server: on the proxy's docker network, or on the host's loopback for the host's nginx.
+            "token_upstream": (f"{'127.0.0.1' if host_nginx else AUTH_CONTAINER}:{AUTH_PORT}" if token else ""),
         }
-    login = users[0] if shape["auth"] == "htpasswd" else {"name": "", "password": ""}
+    login = users[0] if shape["auth"] in ("htpasswd", "token") else {"name": "", "password": ""}
     clients = {
         "registries": [{"address": shape["address"], "ca_cert": m["ca"] if tls else "", "insecure": not tls}],
         # What a client needs to call the registry's API: the smoke check deletes what it pushed with it.
@@ -386,14 +579,93 @@ def roles(shape: dict, materials: dict) -> dict:
             "ca_path": f"/etc/docker/certs.d/{shape['address']}/ca.crt" if tls else "",
             "username": login["name"],
             "password": login["password"],
+            "token": token,
+            # A public namespace the smoke check pulls from anonymously ('' for none).
+            "public_namespace": _public_namespace(shape) if token and shape["anonymous_pull"] else "",
         },
         "logins": (
-            [{"registry": shape["address"], "username": users[0]["name"], "password": users[0]["password"]}]
-            if shape["auth"] == "htpasswd"
+            [{"registry": shape["address"], "username": login["name"], "password": login["password"]}]
+            if shape["auth"] in ("htpasswd", "token")
             else []
         ),
     }
-    return {"registry": registry, "proxy": proxy, "clients": clients}
+    plan = {"registry": registry, "proxy": proxy, "clients": clients}
+    plan.update(_token_roles(shape, m, users))
+    return plan
+
+
+def _public_namespace(shape: dict) -> str:
+    public = [
+        n.get("name") for n in shape["access"]["namespaces"] if isinstance(n, dict) and n.get("visibility") == "public"
+    ]
+    return str(public[0]) if public else ""
+
+
+def _token_roles(shape: dict, m: dict, users: list[dict]) -> dict:
+    """The token server's, MariaDB's and the access module's inputs (empty without token auth)."""
+    if shape["auth"] != "token":
+        return {"token_auth": {}, "database": {}, "access": {}}
+    remote_db = database_tls(shape)
+    local_db = bool(shape["database_host"]) and not remote_db
+    if shape["database_url"]:
+        url = shape["database_url"]
+    else:
+        db_address = DATABASE_CONTAINER if local_db else shape["database_host"]
+        url = f"mysql+pymysql://{DATABASE_USER}@{db_address}:{DATABASE_PORT}/{DATABASE_NAME}"
+    admin = users[0]
+    token_auth = {
+        "service": shape["address"],
+        "issuer": ISSUER,
+        "realm": f"https://{shape['address']}{AUTH_PREFIX}/token",
+        "signing_key": m["signer_key"],
+        "signing_cert": m["signer_cert"],
+        "database_url": url,
+        "database_password": m["database_password"],
+        "database_ca": m["database_ca"] if remote_db else "",
+        # The name in the URL is the database host's inventory name: resolved on the auth host for the container.
+        "resolve_hosts": [shape["database_host"]] if remote_db else [],
+        "events_secret": m["events_secret"],
+        "admin_name": admin["name"],
+        "admin_password": admin["password"],
+        "registry_url": f"http://registry:{REGISTRY_PORT}",
+        "networks": [NETWORK],
+        # Where MariaDB is reached: its internal network on this host, or '' (the default bridge, out to its host).
+        "database_network": DATABASE_NETWORK if local_db else "",
+        # Who sends X-Forwarded-For: nginx on the docker network, or through the loopback port (host mode).
+        "trusted_proxy_networks": ["bridge"] if shape["proxy_mode"] == "host" else [NETWORK],
+    }
+    database = {}
+    if shape["database_host"]:
+        database = {
+            "host": shape["database_host"],
+            "root_password": m["database_root_password"],
+            "database": DATABASE_NAME,
+            "user": DATABASE_USER,
+            "password": m["database_password"],
+            "publish": remote_db,
+            "networks": [] if remote_db else [DATABASE_NETWORK],
+            "tls": remote_db,
+            "tls_certificate": m["database_cert"] if remote_db else "",
+            "tls_key": m["database_key"] if remote_db else "",
+            # The application user's hosts: the token server's host (resolved on the database host), or any
+            # container on the internal network.
+            "client_hosts": [shape["auth_host"]] if remote_db else ["%"],
+            "require_ssl": remote_db,
+        }
+    access = dict(shape["access"])
+    access.update(
+        {
+            "host": shape["auth_host"],
+            "api_url": f"http://127.0.0.1:{AUTH_PORT}/api/v1",
+            # The token endpoint checks a password against this service (the module's update_password: always).
+            "service": shape["address"],
+            "api_username": admin["name"],
+            "api_password": admin["password"],
+            "users": [{"name": u["name"], "password": u["password"], "admin": u["admin"]} for u in users],
+            "robot_secrets_dir": f"{shape['secrets_dir']}/robots",
+        }
+    )
+    return {"token_auth": token_auth, "database": database, "access": access}
 
 
 def summary(shape: dict) -> list[str]:
@@ -406,11 +678,21 @@ def summary(shape: dict) -> list[str]:
         f"Registry: {shape['address']} ({'HTTPS' if tls else 'plain HTTP'}, {shape['mode']} mode)",
         f"CA for the clients: {ca}",
     ]
-    if shape["auth"] == "htpasswd":
+    if shape["auth"] in ("htpasswd", "token"):
         first = shape["users"][0]
         where = "as you set it" if first["password"] else f"in {shape['secrets_dir']}/{first['name']}.password"
         lines.append(f"Log in: docker login {shape['address']} -u {first['name']} (password {where})")
-    else:
+    if shape["auth"] == "token":
+        lines += [
+            f"Token authentication: the admin is {shape['users'][0]['name']}; tokens from "
+            f"https://{shape['address']}{AUTH_PREFIX}/token, the admin API at https://{shape['address']}{AUTH_PREFIX}"
+            "/api/v1/ (MariaDB " + (shape["database_url"] or f"on {shape['database_host']}") + ").",
+            "Anonymous pull of public namespaces: " + ("on." if shape["anonymous_pull"] else "off."),
+            "Add a user: list it in stack_users (teams in stack_teams, namespaces in stack_namespaces, robots in "
+            "stack_robots) in the inventory and run site.yml again; a generated password lands in "
+            f"{shape['secrets_dir']}/<name>.password, a robot's secret in {shape['secrets_dir']}/robots/.",
+        ]
+    elif shape["auth"] == "none":
         lines.append("No authentication: anyone who reaches the registry can push and pull.")
     if tls:
         lines.append("TLS 1.2/1.3 only.")
@@ -432,9 +714,10 @@ def stack_plan(choices: dict, groups: dict, materials: dict | None = None) -> di
     """The whole plan: the shape, what to make on the controller, each role's inputs (filled from `materials`)."""
     shape = decide(choices, groups)
     plan = dict(shape)
-    plan["pki"] = {"certificates": pki_certificates(shape)}
+    plan["pki"] = {"certificates": pki_certificates(shape), "token_signing": token_signing(shape)}
     plan["material_files"] = material_files(shape)
     plan["secret_files"] = secret_files(shape)
+    plan["given_secrets"] = given_secrets(shape)
     plan.update(roles(shape, materials or {}))
     plan["summary"] = summary(shape)
     plan["warnings"] = warnings(shape)

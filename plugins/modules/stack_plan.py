@@ -70,13 +70,14 @@ options:
     type: str
     default: container
   auth:
-    description: C(htpasswd) or C(none).
+    description: C(token), C(htpasswd) or C(none).
     type: str
     required: true
   anonymous_pull:
-    description: Anonymous pull with authenticated push (refused with basic auth).
+    description:
+      - Anonymous pull of public namespaces with authenticated push (refused with basic auth). Unset takes true with
+        O(auth=token), false otherwise.
     type: bool
-    default: false
   users:
     description: The users; none means one user C(admin) with O(auth=htpasswd).
     type: list
@@ -90,6 +91,36 @@ options:
       password:
         description: The password; empty generates one into C(<secrets_dir>/<name>.password).
         type: str
+      admin:
+        description: With O(auth=token), an admin of the token server (the first user always is).
+        type: bool
+        default: false
+  teams:
+    description: With O(auth=token), the teams as M(dockyard.registry.registry_access) takes them.
+    type: list
+    elements: dict
+    default: []
+  namespaces:
+    description:
+      - With O(auth=token), the namespaces as M(dockyard.registry.registry_access) takes them. A public one is refused
+        when O(anonymous_pull=false).
+    type: list
+    elements: dict
+    default: []
+  robots:
+    description: With O(auth=token), the robots as M(dockyard.registry.registry_access) takes them.
+    type: list
+    elements: dict
+    default: []
+  access_exclusive:
+    description: With O(auth=token), which kinds (users, teams, namespaces, robots) the lists hold exclusively.
+    type: dict
+    default: {}
+  database_url:
+    description:
+      - With O(auth=token), an existing MariaDB 10.6+ as C(mysql+pymysql://USER@HOST[:PORT]/DATABASE); its password is
+        read from C(<secrets_dir>/database.password). Unset deploys MariaDB on the database host.
+    type: str
   secrets_dir:
     description: The controller directory of the PKI and the generated secrets.
     type: path
@@ -103,7 +134,9 @@ options:
     type: str
     default: local
   groups:
-    description: The inventory groups C(registry_hosts), C(proxy_hosts) and C(docker_clients), as lists of hosts.
+    description:
+      - The inventory groups C(registry_hosts), C(proxy_hosts), C(docker_clients), C(auth_hosts) and C(database_hosts),
+        as lists of hosts.
     type: dict
     required: true
   materials:
@@ -198,7 +231,13 @@ CHOICES = (
     "secrets_dir",
     "registry_version",
     "registry_image_source",
+    "teams",
+    "namespaces",
+    "robots",
+    "access_exclusive",
+    "database_url",
 )
+GROUPS = ("registry_hosts", "proxy_hosts", "docker_clients", "auth_hosts", "database_hosts")
 ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTHS = {"http_secret": 48}
 PASSWORD_LENGTH = 32
@@ -216,13 +255,22 @@ def module_spec() -> dict:
         "tls_provided_ca": {"type": "path"},
         "proxy_mode": {"type": "str", "default": "container"},
         "auth": {"type": "str", "required": True},
-        "anonymous_pull": {"type": "bool", "default": False},
+        "anonymous_pull": {"type": "bool"},
         "users": {
             "type": "list",
             "elements": "dict",
             "default": [],
-            "options": {"name": {"type": "str", "required": True}, "password": {"type": "str", "no_log": True}},
+            "options": {
+                "name": {"type": "str", "required": True},
+                "password": {"type": "str", "no_log": True},
+                "admin": {"type": "bool", "default": False},
+            },
         },
+        "teams": {"type": "list", "elements": "dict", "default": []},
+        "namespaces": {"type": "list", "elements": "dict", "default": []},
+        "robots": {"type": "list", "elements": "dict", "default": []},
+        "access_exclusive": {"type": "dict", "default": {}},
+        "database_url": {"type": "str"},
         "secrets_dir": {"type": "path", "required": True},
         "registry_version": {"type": "str", "default": "2.8"},
         "registry_image_source": {"type": "str", "default": "local"},
@@ -237,8 +285,8 @@ def read_secret(data: bytes) -> str:
     return line.split(" salt=", 1)[0].strip()
 
 
-def predicted_pki(certificates: list[dict]) -> dict[str, bytes]:
-    """A throwaway CA and the certificates a real run would make, by file name, for check mode on a new stack."""
+def predicted_pki(certificates: list[dict], token_signing: dict) -> dict[str, bytes]:
+    """A throwaway CA, the certificates and the token signer a real run would make, by file name (check mode)."""
     now = datetime.datetime.now(datetime.UTC)
     spec = _pki.KeySpec("ecdsa", curve="secp256r1")
     ca_key = _pki.generate_key(spec)
@@ -249,6 +297,13 @@ def predicted_pki(certificates: list[dict]) -> dict[str, bytes]:
         wanted = _pki.Wanted(cert["common_name"], cert["usage"], spec, 1, cert["dns_names"], cert["ip_addresses"])
         files[f"{cert['name']}.crt"] = _pki.certificate_pem(_pki.build_leaf(key.public_key(), wanted, ca, ca_key, now))
         files[f"{cert['name']}.key"] = _pki.private_key_pem(key)
+    if token_signing:
+        key = _pki.generate_key(spec)
+        wanted = _pki.Wanted("Dockyard token signer (check mode)", "token", spec, 1, [], [])
+        name = token_signing["name"]
+        files[f"{name}.crt"] = _pki.certificate_pem(_pki.build_token_cert(key, wanted, now))
+        files[f"{name}.key"] = _pki.private_key_pem(key)
+        files[f"{name}.jwks.json"] = _pki.jwks_document(key.public_key())
     return files
 
 
@@ -266,12 +321,14 @@ class StackPlan:
     def choices(self) -> dict:
         params = self.module.params
         choices = {key: params[key] for key in CHOICES}
-        choices["users"] = [{"name": u["name"], "password": u.get("password")} for u in params["users"] or []]
+        choices["users"] = [
+            {"name": u["name"], "password": u.get("password"), "admin": u.get("admin")} for u in params["users"] or []
+        ]
         return choices
 
     def groups(self) -> dict:
         groups = self.module.params["groups"] or {}
-        return {key: list(groups.get(key) or []) for key in ("registry_hosts", "proxy_hosts", "docker_clients")}
+        return {key: list(groups.get(key) or []) for key in GROUPS}
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -289,10 +346,17 @@ class StackPlan:
         if problems:
             self.fail(problems)
 
-    def secret(self, name: str, path: str) -> str:
+    def secret(self, name: str, path: str, given: bool = False) -> str:
         data = self.read(path)
         if data is not None and read_secret(data):
             return read_secret(data)
+        if given:
+            self.fail(
+                [
+                    f"{path} is missing or empty: write the password of the user in stack_database_url into it "
+                    "(one line, mode 0600); it is never generated for a database Dockyard does not run"
+                ]
+            )
         length = SECRET_LENGTHS.get(name, PASSWORD_LENGTH)
         value = "".join(secrets.choice(ALPHABET) for _position in range(length))
         self.generated.append(path)
@@ -307,10 +371,11 @@ class StackPlan:
         files = plan["material_files"]
         texts = {name: self.read(path) for name, path in files.items()}
         missing = [name for name, text in texts.items() if text is None]
-        if missing and self.module.check_mode and plan["pki"]["certificates"]:
+        pki = plan["pki"]
+        if missing and self.module.check_mode and (pki["certificates"] or pki["token_signing"]):
             # A real run makes them with registry_pki first: stand in for all of them, consistently.
             self.predicted = True
-            made = predicted_pki(plan["pki"]["certificates"])
+            made = predicted_pki(pki["certificates"], pki["token_signing"])
             texts = {name: made.get(os.path.basename(path), texts[name]) for name, path in files.items()}
             missing = [name for name, text in texts.items() if text is None]
         if missing:
@@ -334,7 +399,7 @@ class StackPlan:
             return {"changed": False, "plan": plan, "generated": [], "predicted_pki": False}
         materials = self.pems(plan)
         for name, path in plan["secret_files"].items():
-            materials[name] = self.secret(name, path)
+            materials[name] = self.secret(name, path, given=name in plan["given_secrets"])
         plan = sp.stack_plan(choices, groups, materials)
         return {
             "changed": bool(self.generated),

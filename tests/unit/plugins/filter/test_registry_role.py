@@ -19,6 +19,7 @@ def test_every_filter_is_registered():
         "registry_role_config_errors",
         "registry_role_module_deps",
         "registry_role_tls_files",
+        "registry_role_token_files",
         "registry_inputs_digest",
         "registry_tls_key_matches",
     }

@@ -206,6 +206,69 @@ CASES = [
         },
     ),
     (
+        "token auth (2.8): the signer's certificate beside config.yml, notifications with the shared secret",
+        {
+            "auth": "token",
+            "delete_enabled": True,
+            "token_realm": "https://reg.example/auth/token",
+            "token_service": "reg.example",
+            "token_issuer": "dockyard-auth",
+            "notifications_url": "http://dockyard-auth:5001/events",
+            "notifications_secret": "EV",
+        },
+        {},
+        {
+            "storage": {**FS, "delete": {"enabled": True}},
+            "http": {"addr": ":5000", "headers": NOSNIFF},
+            "auth": {
+                "token": {
+                    "realm": "https://reg.example/auth/token",
+                    "service": "reg.example",
+                    "issuer": "dockyard-auth",
+                    "rootcertbundle": f"{M}/token/token-signer.crt",
+                }
+            },
+            "notifications": {
+                "endpoints": [
+                    {
+                        "name": "dockyard-auth",
+                        "url": "http://dockyard-auth:5001/events",
+                        "headers": {"Authorization": ["Bearer EV"]},
+                        "timeout": "5s",
+                        "threshold": 3,
+                        "backoff": "2s",
+                    }
+                ]
+            },
+            "health": HEALTH,
+        },
+    ),
+    (
+        "token auth (3): the JWKS too",
+        {
+            "auth": "token",
+            "version": "3",
+            "token_realm": "https://r/auth/token",
+            "token_service": "r",
+            "token_issuer": "i",
+        },
+        {},
+        {
+            "storage": {**FS, **NO_DELETE},
+            "http": {"addr": ":5000", "headers": NOSNIFF},
+            "auth": {
+                "token": {
+                    "realm": "https://r/auth/token",
+                    "service": "r",
+                    "issuer": "i",
+                    "rootcertbundle": f"{M}/token/token-signer.crt",
+                    "jwks": f"{M}/token/token-signer.jwks.json",
+                }
+            },
+            "health": HEALTH,
+        },
+    ),
+    (
         "no registry_config at all (None)",
         {},
         None,
@@ -313,6 +376,22 @@ def test_module_deps(auth, deps):
 )  # fmt: skip
 def test_tls_files(args, files):
     assert rr.tls_files(*args) == files
+
+
+@pytest.mark.parametrize(
+    ("args", "files"),
+    [
+        (("C", "J", "token", "2.8"), [{"path": "token-signer.crt", "content": "C\n", "mode": "0644"}]),
+        (("C\n\n", " J ", "token", "3"), [
+            {"path": "token-signer.crt", "content": "C\n", "mode": "0644"},
+            {"path": "token-signer.jwks.json", "content": "J\n", "mode": "0644"},
+        ]),
+        (("C", "J", "htpasswd", "3"), []),
+        (("", "", "none", "2.8"), []),
+    ],
+)  # fmt: skip
+def test_token_files(args, files):
+    assert rr.token_files(*args) == files
 
 
 def test_inputs_digest_is_sha256_of_a_canonical_document():

@@ -1,7 +1,7 @@
 """The stack plan: every topology x TLS x auth, typed out by hand, and every refusal with its message."""
 
 # The tables are typed out one case a line, to be read across; bind addresses are data.
-# ruff: noqa: S104, E501
+# ruff: noqa: S104, S105, E501
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ MATERIALS = {
     "hop_client_key": "CLIKEY",
     "http_secret": "SECRET",
     "password:alice": "PW",
+    "signer_cert": "SIGNER",
+    "signer_key": "SIGNERKEY",
+    "signer_jwks": "JWKS",
+    "events_secret": "EVENTS",
+    "database_password": "DBPW",
+    "database_root_password": "DBROOT",
+    "database_ca": "DBCA",
+    "database_cert": "DBCERT",
+    "database_key": "DBKEY",
 }
 ALICE = [{"name": "alice", "password": "PW"}]
 TOPOLOGIES = {
@@ -126,11 +135,10 @@ def materials_for(plan_choices: dict, groups: dict) -> dict:
     return {name: value for name, value in MATERIALS.items() if name in wanted}
 
 
-def test_the_table_covers_every_mode():
-    assert len(TABLE) == len({row[:3] for row in TABLE})
-    assert {row[:3] for row in TABLE} == {
-        (t, tls, auth) for t in TOPOLOGIES for tls in sp.TLS_MODES for auth in sp.AUTH_MODES
-    }
+def test_the_tables_cover_every_mode():
+    rows = [row[:3] for row in TABLE] + [(t, tls, "token") for t, tls, *unused in TOKEN_TABLE]
+    assert len(rows) == len(set(rows))
+    assert set(rows) == {(t, tls, auth) for t in TOPOLOGIES for tls in sp.TLS_MODES for auth in sp.AUTH_MODES}
 
 
 @pytest.mark.parametrize(("topology", "tls", "auth", "registry", "proxy", "clients"), TABLE)
@@ -182,6 +190,196 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
     assert c["logins"] == expected_logins
     assert c["check"]["api"] == ("http://" if insecure else "https://") + address
     assert c["check"]["ca_path"] == ("" if insecure else f"/etc/docker/certs.d/{address}/ca.crt")
+
+
+# ---------------------------------------------------------------- token mode
+
+LOCAL_TOKEN = (["dockyard"], False, "dockyard-auth:5001", ["dockyard"])
+HOST_TOKEN = (["dockyard"], True, "127.0.0.1:5001", ["bridge"])
+TLS_NONE = r"stack_auth token with stack_tls none would send passwords and tokens in clear"
+NO_PROXY = r"stack_auth token needs a host in proxy_hosts"
+SPLIT_HOSTS = r"stack_auth token with the registry on reg1 and the token server on web1: the registry's notifications"
+# topology tls: (registry networks, registry published, the proxy's token upstream, networks the token server
+# trusts X-Forwarded-For from), or the refusal (a regular expression).
+TOKEN_TABLE = [
+    ("local", "self_signed", LOCAL_TOKEN, None),
+    ("local", "provided", LOCAL_TOKEN, None),
+    ("local", "none", None, TLS_NONE),
+    ("host", "self_signed", HOST_TOKEN, None),
+    ("host", "provided", HOST_TOKEN, None),
+    ("host", "none", None, TLS_NONE),
+    ("split", "self_signed", None, SPLIT_HOSTS),
+    ("split", "provided", None, SPLIT_HOSTS),
+    ("split", "none", None, TLS_NONE),
+    ("native", "self_signed", None, NO_PROXY),
+    ("native", "provided", None, NO_PROXY),
+    ("native", "none", None, NO_PROXY),
+]
+PROVIDED = {"tls_provided_certificate": "/c/srv.crt", "tls_provided_key": "/c/srv.key", "tls_provided_ca": "/c/ca.crt"}
+
+
+def token_plan(groups: dict, **over) -> dict:
+    plan_choices = choices(auth="token", anonymous_pull=None, **PROVIDED)
+    plan_choices.update(over)
+    return sp.stack_plan(plan_choices, groups, materials_for(plan_choices, groups))
+
+
+@pytest.mark.parametrize(("topology", "tls", "expected", "refusal"), TOKEN_TABLE)
+def test_token_mode(topology, tls, expected, refusal):
+    groups, proxy_mode = TOPOLOGIES[topology]
+    if refusal:
+        with pytest.raises(sp.PlanError) as refused:
+            token_plan(groups, tls=tls, proxy_mode=proxy_mode)
+        assert any(__import__("re").search(refusal, error) for error in refused.value.errors), refused.value.errors
+        return
+    plan = token_plan(groups, tls=tls, proxy_mode=proxy_mode)
+    r, p, t, c = plan["registry"], plan["proxy"], plan["token_auth"], plan["clients"]
+    assert (r["networks"], r["publish"], p["token_upstream"], t["trusted_proxy_networks"]) == expected
+    assert (r["auth"], r["htpasswd_users"], r["delete_enabled"]) == ("token", [], True)
+    assert r["token"] == {
+        "realm": f"https://{NAME}/auth/token",
+        "service": NAME,
+        "issuer": "dockyard-auth",
+        "rootcertbundle": "SIGNER",
+        "jwks": "JWKS",
+    }
+    assert r["notifications"] == {"url": "http://dockyard-auth:5001/events", "secret": "EVENTS"}
+    assert (p["auth"], p["htpasswd_users"], p["tls_certificate"]) == ("token", [], "SRV")
+    assert (t["service"], t["issuer"], t["realm"]) == (NAME, "dockyard-auth", f"https://{NAME}/auth/token")
+    assert (t["signing_key"], t["signing_cert"], t["events_secret"]) == ("SIGNERKEY", "SIGNER", "EVENTS")
+    assert (t["admin_name"], t["admin_password"]) == ("alice", "PW")
+    assert t["registry_url"] == "http://registry:5000"
+    assert c["logins"] == [{"registry": NAME, "username": "alice", "password": "PW"}]
+    assert c["check"]["token"] is True
+    # Anonymous pull is on by default in token mode; the registry itself never allows anonymous access.
+    assert plan["anonymous_pull"] is True
+    assert r["allow_anonymous"] is False
+    assert plan["pki"]["token_signing"] == {"name": "token-signer"}
+
+
+# database groups / URL -> database host, published, TLS, networks, client hosts, the token server's URL, the
+# network it reaches MariaDB on, the CA it checks MariaDB's certificate with, the names it resolves, what
+# registry_pki makes
+DATABASE_TABLE = [
+    (
+        {},
+        None,
+        ("web1", False, False, ["dockyard-db"], ["%"], "mysql+pymysql://dockyard@dockyard-mariadb:3306/dockyard",
+         "dockyard-db", "", [], ["server"]),
+    ),
+    (
+        {"database_hosts": ["web1"], "auth_hosts": ["web1"]},
+        None,
+        ("web1", False, False, ["dockyard-db"], ["%"], "mysql+pymysql://dockyard@dockyard-mariadb:3306/dockyard",
+         "dockyard-db", "", [], ["server"]),
+    ),
+    (
+        {"database_hosts": ["db1"]},
+        None,
+        ("db1", True, True, [], ["web1"], "mysql+pymysql://dockyard@db1:3306/dockyard",
+         "", "DBCA", ["db1"], ["server", "database"]),
+    ),
+    (
+        {},
+        "mysql+pymysql://auth@db.example.test:3307/auth",
+        (None, None, None, None, None, "mysql+pymysql://auth@db.example.test:3307/auth",
+         "", "", [], ["server"]),
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("groups_changed", "url", "expected"), DATABASE_TABLE)
+def test_where_mariadb_runs(groups_changed, url, expected):
+    groups = dict(TOPOLOGIES["local"][0], **groups_changed)
+    plan = token_plan(groups, tls="self_signed", database_url=url)
+    d, t = plan["database"], plan["token_auth"]
+    host, publish, tls, networks, clients, db_url, database_network, ca, resolve, certificates = expected
+    if host is None:
+        assert d == {}
+        assert "database_root_password" not in plan["secret_files"]
+        assert plan["given_secrets"] == ["database_password"]
+    else:
+        assert (d["host"], d["publish"], d["tls"], d["networks"], d["client_hosts"]) == (
+            host, publish, tls, networks, clients,
+        )  # fmt: skip
+        assert (d["require_ssl"], d["password"], d["root_password"]) == (tls, "DBPW", "DBROOT")
+        assert (d["tls_certificate"], d["tls_key"]) == (("DBCERT", "DBKEY") if tls else ("", ""))
+        assert plan["given_secrets"] == []
+    assert (t["database_url"], t["database_network"], t["database_ca"], t["resolve_hosts"]) == (
+        db_url, database_network, ca, resolve,
+    )  # fmt: skip
+    assert t["networks"] == ["dockyard"]
+    assert t["database_password"] == "DBPW"
+    assert [cert["name"] for cert in plan["pki"]["certificates"]] == certificates
+    if "database" in certificates:
+        assert plan["pki"]["certificates"][-1]["dns_names"] == ["db1"]
+
+
+def test_token_mode_access_and_the_first_admin():
+    groups = TOPOLOGIES["local"][0]
+    namespaces = [{"name": "pub", "team": "web", "visibility": "public"}]
+    plan = token_plan(
+        groups,
+        tls="self_signed",
+        users=[{"name": "alice", "password": None}, {"name": "bob", "password": "bobpassword"}],
+        teams=[{"name": "web", "members": [{"user": "bob", "role": "viewer"}]}],
+        namespaces=namespaces,
+        access_exclusive={"robots": True},
+    )
+    a = plan["access"]
+    assert (a["host"], a["api_url"], a["api_username"], a["api_password"]) == (
+        "web1", "http://127.0.0.1:5001/api/v1", "alice", "PW",
+    )  # fmt: skip
+    # The first user is the admin the token server bootstraps; the others are plain users unless they say admin.
+    assert a["users"] == [
+        {"name": "alice", "password": "PW", "admin": True},
+        {"name": "bob", "password": "bobpassword", "admin": False},
+    ]
+    assert a["namespaces"] == namespaces
+    assert a["exclusive"] == {"users": False, "teams": False, "namespaces": False, "robots": True}
+    assert a["robot_secrets_dir"] == "/srv/secrets/robots"
+    assert a["service"] == NAME
+    assert plan["clients"]["check"]["public_namespace"] == "pub"
+    assert plan["secret_files"]["events_secret"] == "/srv/secrets/events.secret"
+    assert plan["secret_files"]["database_root_password"] == "/srv/secrets/database-root.password"
+    assert any("Anonymous pull of public namespaces: on." in line for line in plan["summary"])
+
+
+def test_token_mode_without_users_makes_admin_the_admin():
+    plan = token_plan(TOPOLOGIES["local"][0], tls="self_signed", users=[])
+    assert plan["users"] == [{"name": "admin", "password": None, "admin": True}]
+    assert plan["token_auth"]["admin_name"] == "admin"
+
+
+TOKEN_REFUSED = [
+    # choices changed, groups changed, message (a regular expression)
+    ({}, {"auth_hosts": ["a1", "a2"]}, r"auth_hosts may have one host or none \(it has 2\)"),
+    ({}, {"auth_hosts": ["a1"]}, r"the token server's host a1 \(auth_hosts\) is not the proxy host web1"),
+    ({}, {"database_hosts": ["d1", "d2"]}, r"database_hosts may have one host or none \(it has 2\)"),
+    (
+        {"database_url": "mysql+pymysql://auth@db.example:3306/auth"},
+        {"database_hosts": ["db1"]},
+        r"stack_database_url names an existing MariaDB and database_hosts lists db1: choose one",
+    ),
+    (
+        {"database_url": "mysql+pymysql://auth:secret@db.example/auth"},
+        {},
+        r"stack_database_url .* is not mysql\+pymysql://USER@HOST\[:PORT\]/DATABASE \(the password goes in the file",
+    ),
+    ({"database_url": "postgresql://auth@db/auth"}, {}, r"stack_database_url 'postgresql://auth@db/auth' is not"),
+    (
+        {"anonymous_pull": False, "namespaces": [{"name": "pub", "team": "web", "visibility": "public"}]},
+        {},
+        r"stack_namespaces\[0\] 'pub' is public but stack_anonymous_pull is false",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changed", "groups_changed", "message"), TOKEN_REFUSED)
+def test_token_mode_refused(changed, groups_changed, message):
+    with pytest.raises(sp.PlanError) as refused:
+        token_plan(dict(TOPOLOGIES["local"][0], **groups_changed), tls="self_signed", **changed)
+    assert any(__import__("re").search(message, error) for error in refused.value.errors), refused.value.errors
 
 
 PKI_TABLE = [
@@ -271,7 +469,7 @@ def test_name_and_port(hosts, tls, name, port, want_name, want_port, want_addres
 
 def test_no_users_with_htpasswd_means_admin():
     plan = sp.stack_plan(choices(users=[]), TOPOLOGIES["local"][0], {"password:admin": "GEN", "http_secret": "S"})
-    assert plan["users"] == [{"name": "admin", "password": None}]
+    assert plan["users"] == [{"name": "admin", "password": None, "admin": True}]
     assert plan["secret_files"]["password:admin"] == "/srv/secrets/admin.password"
     assert plan["proxy"]["htpasswd_users"] == [{"name": "admin", "password": "GEN"}]
 
@@ -282,7 +480,7 @@ REFUSED = [
     (
         {"anonymous_pull": True},
         {},
-        r"stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI.*token authentication",
+        r"stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI.*Use stack_auth token",
     ),
     ({}, {"registry_hosts": ["a", "b"]}, r"registry_hosts must have exactly one host \(it has 2\)"),
     ({}, {"registry_hosts": []}, r"registry_hosts must have exactly one host \(it has 0\)"),
@@ -319,7 +517,7 @@ REFUSED = [
     (
         {"auth": "none"},
         {},
-        r"stack_users lists 1 user\(s\) but stack_auth is none.*Set stack_auth: htpasswd, or remove stack_users",
+        r"stack_users lists 1 user\(s\) but stack_auth is none.*Set stack_auth: token or htpasswd, or remove",
     ),
     (
         {"registry_version": "3"},
@@ -329,7 +527,8 @@ REFUSED = [
     ({"registry_version": "2"}, {}, r"stack_registry_version '2' is not one of 2.8, 3"),
     ({"tls": "provided"}, {}, r"stack_tls is provided but stack_tls_provided_certificate is empty"),
     ({"tls": "acme"}, {}, r"stack_tls 'acme' is not one of self_signed, provided, none"),
-    ({"auth": "ldap", "users": []}, {}, r"stack_auth 'ldap' is not one of htpasswd, none"),
+    ({"auth": "ldap", "users": []}, {}, r"stack_auth 'ldap' is not one of token, htpasswd, none"),
+    ({"teams": [{"name": "web"}]}, {}, r"stack_teams lists 1 item\(s\) but stack_auth is htpasswd"),
     ({"proxy_mode": "sidecar"}, {}, r"stack_proxy_mode 'sidecar' is not one of container, host"),
     ({"registry_image_source": "hub"}, {}, r"registry_image_source 'hub' is not one of local, upstream"),
     ({"secrets_dir": "secrets"}, {}, r"stack_secrets_dir 'secrets' must be an absolute path"),
