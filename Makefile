@@ -47,9 +47,10 @@ targets:
 molecule:
 	pytest -m molecule
 
-## run: set-up, then deploy the stack on this machine (inventory/localhost.yml) and push and pull through it
+## run: set-up, then deploy the stack on this machine (inventory/localhost.yml) and push and pull through it;
+##      ANSIBLE_ARGS='-e stack_auth=htpasswd' for basic auth instead of tokens
 run: setup
-	ansible-playbook playbooks/site.yml
+	ansible-playbook playbooks/site.yml $(ANSIBLE_ARGS)
 
 ## build: the collection tarball (no venv, caches or test artefacts in it)
 build:

@@ -247,11 +247,6 @@ def _check_access(choices: dict, users: list[dict], anonymous_pull: bool, auth: 
     for key, items in declared.items():
         if not isinstance(items, list):
             errors.append(f"stack_{key} must be a list")
-        elif items and auth != "token":
-            errors.append(
-                f"stack_{key} lists {len(items)} item(s) but stack_auth is {auth}: teams, namespaces and robots are "
-                "the token server's. Set stack_auth: token, or remove stack_" + key
-            )
     if auth == "token" and not anonymous_pull and isinstance(declared["namespaces"], list):
         for index, namespace in enumerate(declared["namespaces"]):
             if isinstance(namespace, dict) and namespace.get("visibility") == "public":
@@ -365,6 +360,8 @@ def decide(choices: dict, groups: dict) -> dict:
         "database_host": database_host,
         "database_url": str(choices.get("database_url") or "") if auth == "token" else "",
         "access": _access_choices(choices) if auth == "token" else {},
+        # Declared for the token server but not used by this mode (a switch to basic auth keeps the inventory).
+        "ignored_access": [] if auth == "token" else [k for k in ("teams", "namespaces", "robots") if choices.get(k)],
         "provided": (
             {k: choices.get(f"tls_provided_{k}") for k in ("certificate", "key", "ca")} if tls == "provided" else {}
         ),
@@ -702,12 +699,19 @@ def summary(shape: dict) -> list[str]:
 
 
 def warnings(shape: dict) -> list[str]:
+    found = []
     if shape["tls"] == "none":
-        return [
+        found.append(
             "stack_tls is none: the registry speaks plain HTTP, passwords and images cross the network in clear, and "
             "every client needs it in insecure-registries"
-        ]
-    return []
+        )
+    if shape["ignored_access"]:
+        names = ", ".join(f"stack_{key}" for key in shape["ignored_access"])
+        found.append(
+            f"{names}: declared for the token server, ignored with stack_auth {shape['auth']} (every user may push "
+            "and pull everything); set stack_auth: token to apply them"
+        )
+    return found
 
 
 def stack_plan(choices: dict, groups: dict, materials: dict | None = None) -> dict:

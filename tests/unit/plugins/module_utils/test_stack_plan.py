@@ -345,6 +345,13 @@ def test_token_mode_access_and_the_first_admin():
     assert any("Anonymous pull of public namespaces: on." in line for line in plan["summary"])
 
 
+def test_access_declared_for_token_mode_is_ignored_with_basic_auth_and_said():
+    plan = sp.stack_plan(choices(teams=[{"name": "web"}], robots=[{"name": "ci"}]), SPLIT)
+    assert plan["access"] == {}
+    assert plan["token_auth"] == {}
+    assert any("stack_teams, stack_robots: declared for the token server, ignored" in w for w in plan["warnings"])
+
+
 def test_token_mode_without_users_makes_admin_the_admin():
     plan = token_plan(TOPOLOGIES["local"][0], tls="self_signed", users=[])
     assert plan["users"] == [{"name": "admin", "password": None, "admin": True}]
@@ -528,7 +535,6 @@ REFUSED = [
     ({"tls": "provided"}, {}, r"stack_tls is provided but stack_tls_provided_certificate is empty"),
     ({"tls": "acme"}, {}, r"stack_tls 'acme' is not one of self_signed, provided, none"),
     ({"auth": "ldap", "users": []}, {}, r"stack_auth 'ldap' is not one of token, htpasswd, none"),
-    ({"teams": [{"name": "web"}]}, {}, r"stack_teams lists 1 item\(s\) but stack_auth is htpasswd"),
     ({"proxy_mode": "sidecar"}, {}, r"stack_proxy_mode 'sidecar' is not one of container, host"),
     ({"registry_image_source": "hub"}, {}, r"registry_image_source 'hub' is not one of local, upstream"),
     ({"secrets_dir": "secrets"}, {}, r"stack_secrets_dir 'secrets' must be an absolute path"),

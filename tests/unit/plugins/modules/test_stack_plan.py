@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -140,3 +141,42 @@ def test_a_provided_file_that_is_missing(run_module, tmp_path, provided):
         run_module(stack_plan, args(tmp_path / "s", tls="provided", materials=False, **provided))
     assert "stack_tls_provided_ca" in failed.value.msg
     assert "is not a file on the controller" in failed.value.msg
+
+
+def test_token_mode_in_check_mode_writes_nothing_and_predicts_the_signer_and_the_database_link(run_module, tmp_path):
+    secrets = tmp_path / "secrets"
+    groups = dict(LOCAL, database_hosts=["db1"])
+    result = run_module(stack_plan, args(secrets, auth="token", groups=groups), check_mode=True)
+    assert not secrets.exists()
+    assert result["predicted_pki"] is True
+    assert sorted(os.path.basename(path) for path in result["generated"]) == [
+        "alice.password", "database-root.password", "database.password", "events.secret", "http.secret",
+    ]  # fmt: skip
+    plan = result["plan"]
+    signer = _pki.load_certificate(plan["registry"]["token"]["rootcertbundle"].encode())
+    key = _pki.load_private_key(plan["token_auth"]["signing_key"].encode())
+    assert _pki.same_public_key(signer.public_key(), key.public_key())
+    # The JWKS (registry 3.x) names the signer's key by the libtrust id, the kid registry 2.8 matches too.
+    (jwk,) = json.loads(plan["registry"]["token"]["jwks"])["keys"]
+    assert jwk["kid"] == _pki.libtrust_kid(signer.public_key())
+    # MariaDB's certificate names db1 and chains to the CA the token server checks it with.
+    database = _pki.load_certificate(plan["database"]["tls_certificate"].encode())
+    assert _pki.sans_of(database)[0] == ["db1"]
+    assert _pki.issued_by(database, _pki.Issuer.of(_pki.load_certificate(plan["token_auth"]["database_ca"].encode())))
+    assert plan["database"]["password"] == plan["token_auth"]["database_password"]
+    assert plan["registry"]["notifications"]["secret"] == plan["token_auth"]["events_secret"]
+
+
+def test_an_existing_database_needs_its_password_file(run_module, tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    url = "mysql+pymysql://auth@db.example.test:3306/auth"
+    with pytest.raises(ModuleFailed) as failed:
+        run_module(stack_plan, args(secrets, auth="token", groups=LOCAL, database_url=url), check_mode=True)
+    assert "database.password is missing or empty: write the password of the user in stack_database_url" in str(
+        failed.value
+    )
+    (secrets / "database.password").write_text("given-db-password\n")
+    result = run_module(stack_plan, args(secrets, auth="token", groups=LOCAL, database_url=url), check_mode=True)
+    assert result["plan"]["token_auth"]["database_password"] == "given-db-password"  # noqa: S105 (a test value)
+    assert result["plan"]["database"] == {}
