@@ -460,23 +460,30 @@ def _check_new_users(desired: Desired, state: State, after: _After) -> list[str]
     return problems
 
 
+def _unknown_reference(where: str, kind: str, name: str, kept: set, existing, fix: str) -> list[str]:
+    """Why a reference to the user, team or namespace `name` would not hold after the run (empty if it would).
+
+    `kept` is what exists after the run; `existing` what the server has now (then exclusive would remove it).
+    """
+    if name in kept:
+        return []
+    if name in existing:
+        return [
+            f"{where} {quote(name)} is not listed in {kind}s, and exclusive.{kind}s removes every {kind} not listed; "
+            f"{fix}"
+        ]
+    return [f"{where} {quote(name)} is not a {kind}; {fix}"]
+
+
 def _check_members(desired: Desired, state: State, after: _After) -> list[str]:
     problems = []
     for index, team in enumerate(desired.teams):
         label = _label("teams", index, team["name"])
         for member in team["members"]:
-            user = member["user"]
-            if user in after.users:
-                continue
-            if user in state.users:
-                problems.append(
-                    f"{label}: member {quote(user)} is not listed in users, and exclusive.users removes every user "
-                    "not listed; list the user in users or remove the member"
-                )
-            else:
-                problems.append(
-                    f"{label}: member {quote(user)} is not a user; list the user in users or remove the member"
-                )
+            problems += _unknown_reference(
+                f"{label}: member", "user", member["user"], after.users, state.users,
+                "list the user in users or remove the member",
+            )  # fmt: skip
     return problems
 
 
@@ -493,17 +500,12 @@ def _check_namespace_teams(desired: Desired, state: State, after: _After) -> lis
             problems.append(
                 f"{label}: {quote(name)} is the personal namespace of the user of that name; choose another name"
             )
-        if team is None or team in after.teams:  # a missing team is a problem of check_input
+        if team is None:  # a missing team is a problem of check_input
             continue
-        if team in state.teams:
-            problems.append(
-                f"{label}: team {quote(team)} is not listed in teams, and exclusive.teams removes every team "
-                "not listed; list the team in teams or give the namespace another team"
-            )
-        else:
-            problems.append(
-                f"{label}: team {quote(team)} is not a team; list it in teams or give the namespace another team"
-            )
+        problems += _unknown_reference(
+            f"{label}: team", "team", team, after.teams, state.teams,
+            "list the team in teams or give the namespace another team",
+        )  # fmt: skip
     for name in sorted(after.kept_namespaces - set(desired.names("namespaces"))):
         team = state.namespaces[name]["team"]
         if team in after.removed_teams:
@@ -519,16 +521,10 @@ def _check_grants(desired: Desired, state: State, after: _After) -> list[str]:
     for index, robot in enumerate(desired.robots):
         label = _label("robots", index, robot["name"])
         for grant in robot["grants"]:
-            where = f"{label}: grant on {quote(grant['namespace'])}"
-            if grant["namespace"] in after.namespaces:
-                continue
-            if grant["namespace"] in state.namespaces:
-                problems.append(
-                    f"{where}: the namespace is not listed in namespaces, and exclusive.namespaces removes it; "
-                    "list it in namespaces or remove the grant"
-                )
-            else:
-                problems.append(f"{where}: no such namespace; list it in namespaces or remove the grant")
+            problems += _unknown_reference(
+                f"{label}: grant on namespace", "namespace", grant["namespace"], after.namespaces, state.namespaces,
+                "list it in namespaces or remove the grant",
+            )  # fmt: skip
     return problems
 
 

@@ -48,7 +48,6 @@ DATABASE_PORT = 3306
 DATABASE_NAME = "dockyard"
 DATABASE_USER = "dockyard"
 TOKEN_SIGNER = "token-signer"  # noqa: S105 (the signer's file stem)
-VISIBILITIES = ("private", "protected", "public")
 
 # What the plan takes from files on the controller (materials): names, and the
 # file each comes from, relative to the secrets directory unless provided.
@@ -240,8 +239,11 @@ def _check_token_groups(groups: dict, shape: dict, choices: dict, errors: list[s
     return auth_host, (database_hosts[0] if database_hosts else auth_host)
 
 
-def _check_access(choices: dict, users: list[dict], anonymous_pull: bool, auth: str) -> list[str]:
-    """The access declared beside the users: only with token auth; a public namespace only with anonymous pull."""
+def _check_access(choices: dict, anonymous_pull: bool, auth: str) -> list[str]:
+    """The access declared beside the users: lists, and a public namespace only with anonymous pull.
+
+    The declaration itself (names, roles, references) is checked by registry_access before it changes anything.
+    """
     errors = []
     declared = {key: choices.get(key) or [] for key in ("teams", "namespaces", "robots")}
     for key, items in declared.items():
@@ -255,7 +257,7 @@ def _check_access(choices: dict, users: list[dict], anonymous_pull: bool, auth: 
                     "false: nobody could pull it without logging in. Make it protected (every logged-in user pulls), "
                     "or set stack_anonymous_pull: true"
                 )
-    if auth == "token" and users and not isinstance(choices.get("access_exclusive") or {}, dict):
+    if not isinstance(choices.get("access_exclusive") or {}, dict):
         errors.append("stack_access_exclusive must be a dict of users, teams, namespaces and robots (true or false)")
     return errors
 
@@ -323,7 +325,7 @@ def decide(choices: dict, groups: dict) -> dict:
     if auth == "token" and users:
         # The first user is the token server's first admin (bootstrapped, then kept an admin).
         users[0] = dict(users[0], admin=True)
-    errors += _check_access(choices, users, anonymous_pull, auth)
+    errors += _check_access(choices, anonymous_pull, auth)
 
     if tls == "provided":
         errors += _check_provided_paths(choices)

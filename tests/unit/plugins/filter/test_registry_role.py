@@ -84,11 +84,12 @@ def test_configure_passes_every_option_registry_config_takes():
             assert options.get(name) == f"{{{{ __registry_final_config.{name} | default(omit) }}}}", name
     assert tasks[0]["check_mode"] is True
     assert "check_mode" not in tasks[1]
-    # The same options, except where the dry run reads: a path in /tmp in check mode on a new host.
+    # The same options; the path is each task's own: a path in /tmp for the dry run in check mode on a new host.
     dry_run, write = (dict(t["dockyard.registry.registry_config"]) for t in tasks)
-    assert dry_run.pop("path").strip().endswith("'/tmp/dockyard-registry-config-check.yml') }}")
-    assert write.pop("path") == "{{ registry_config_dir }}/config.yml"
     assert dry_run == write
+    assert dry_run["path"] == "{{ __registry_config_path }}"
+    assert tasks[0]["vars"]["__registry_config_path"].strip().endswith("'/tmp/dockyard-registry-config-check.yml') }}")
+    assert tasks[1]["vars"]["__registry_config_path"] == "{{ registry_config_dir }}/config.yml"
 
 
 def test_the_dry_run_comes_before_any_live_write():

@@ -324,7 +324,7 @@ CHECK_STATE = [
     (
         {"namespaces": [{"name": "web", "team": "nobody"}]},
         OLD,
-        "namespaces[0] 'web': team 'nobody' is not a team; list it in teams or give the namespace another team",
+        "namespaces[0] 'web': team 'nobody' is not a team; list the team in teams or give the namespace another team",
     ),
     (
         {
@@ -365,7 +365,7 @@ CHECK_STATE = [
     (
         {"robots": [{"name": "ci", "grants": [{"namespace": "nowhere", "actions": ["pull"]}]}]},
         OLD,
-        "robots[0] 'ci': grant on 'nowhere': no such namespace; list it in namespaces or remove the grant",
+        "robots[0] 'ci': grant on namespace 'nowhere' is not a namespace; list it in namespaces or remove the grant",
     ),
     (
         {
@@ -373,7 +373,7 @@ CHECK_STATE = [
             "exclusive": {"namespaces": True},
         },
         OLD,
-        "robots[0] 'ci': grant on 'legacy': the namespace is not listed in namespaces, and exclusive.namespaces removes it; "
+        "robots[0] 'ci': grant on namespace 'legacy' is not listed in namespaces, and exclusive.namespaces removes every namespace not listed; "
         "list it in namespaces or remove the grant",
     ),
     (
@@ -383,7 +383,7 @@ CHECK_STATE = [
             "exclusive": {"users": True},
         },
         OLD,
-        "robots[0] 'ci': grant on 'dave': the namespace is not listed in namespaces, and exclusive.namespaces removes it; "
+        "robots[0] 'ci': grant on namespace 'dave' is not listed in namespaces, and exclusive.namespaces removes every namespace not listed; "
         "list it in namespaces or remove the grant",
     ),
     (
@@ -466,8 +466,8 @@ def test_check_with_state_names_every_bad_item():
     assert problems == [
         "users[0] 'zoe': the user does not exist yet and has no password; give it one to create it",
         "teams[0] 'web': member 'mallory' is not a user; list the user in users or remove the member",
-        "namespaces[0] 'web': team 'nobody' is not a team; list it in teams or give the namespace another team",
-        "robots[0] 'ci': grant on 'nowhere': no such namespace; list it in namespaces or remove the grant",
+        "namespaces[0] 'web': team 'nobody' is not a team; list the team in teams or give the namespace another team",
+        "robots[0] 'ci': grant on namespace 'nowhere' is not a namespace; list it in namespaces or remove the grant",
     ]
 
 

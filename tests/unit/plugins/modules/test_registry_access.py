@@ -360,8 +360,8 @@ def test_a_bad_declaration_changes_nothing(run, server):
         "of '-' between them",
         "users[0] 'carol': the password has 5 characters; use 8 to 256",
         "teams[0] 'web': member 'zoe' is not a user; list the user in users or remove the member",
-        "namespaces[0] 'api': team 'nobody' is not a team; list it in teams or give the namespace another team",
-        "robots[0] 'ci': grant on 'nowhere': no such namespace; list it in namespaces or remove the grant",
+        "namespaces[0] 'api': team 'nobody' is not a team; list the team in teams or give the namespace another team",
+        "robots[0] 'ci': grant on namespace 'nowhere' is not a namespace; list it in namespaces or remove the grant",
     ]
     assert failed.value.msg.startswith("5 problems in the declared access, nothing was changed: users[1] 'Dave'")
     assert server.snapshot() == before
