@@ -35,6 +35,14 @@ DEFAULT_USER = "admin"
 # container on the registry's host.
 REGISTRY_PORT = 5000
 NETWORK = "dockyard"
+# Behind a proxy on its own host the registry listens on a socket in this
+# directory (no TCP hop, no published port), which nginx (in the host's network,
+# past docker's userland proxy) and the token server's catalog sync reach; the
+# group of nginx's workers may connect: www-data in Debian's nginx and the local
+# image, 101 in the upstream nginx image.
+SOCKET_DIR = "/var/lib/dockyard/registry-socket"
+SOCKET = f"{SOCKET_DIR}/registry.sock"
+NGINX_GROUPS = {"local": "33", "upstream": "101"}
 # Token mode: the token server's container (on NETWORK, and published on the
 # auth host's loopback for the proxy in host mode and for the access module),
 # MariaDB's container on an internal network of its own beside it.
@@ -288,6 +296,9 @@ def decide(choices: dict, groups: dict) -> dict:
     image_source = choices.get("registry_image_source") or "local"
     if image_source not in IMAGE_SOURCES:
         errors.append(f"registry_image_source {image_source!r} is not one of {', '.join(IMAGE_SOURCES)}")
+    proxy_image_source = choices.get("proxy_image_source") or "local"
+    if proxy_image_source not in IMAGE_SOURCES:
+        errors.append(f"proxy_image_source {proxy_image_source!r} is not one of {', '.join(IMAGE_SOURCES)}")
 
     registry_host, proxy_host = _check_groups(groups, errors)
     mode = "proxy" if proxy_host else "native"
@@ -346,6 +357,8 @@ def decide(choices: dict, groups: dict) -> dict:
         "tls": tls,
         "auth": auth,
         "proxy_mode": proxy_mode,
+        # The group of nginx's workers: Debian's www-data on the host, or the image's.
+        "nginx_group": NGINX_GROUPS["local" if proxy_mode == "host" else proxy_image_source],
         "registry_version": version,
         "registry_host": registry_host,
         "proxy_host": proxy_host,
@@ -495,7 +508,6 @@ def roles(shape: dict, materials: dict) -> dict:
     proxied = shape["mode"] == "proxy"
     hop = shape["separate_hop"]
     behind_local_proxy = proxied and not hop
-    host_nginx = shape["proxy_mode"] == "host"
     tls = shape["tls"] != "none"
     token = shape["auth"] == "token"
     users = [
@@ -504,22 +516,17 @@ def roles(shape: dict, materials: dict) -> dict:
     ]
     basic_users = [{"name": u["name"], "password": u["password"]} for u in users]
 
-    if hop:
-        upstream = shape["registry_host"]
-    elif host_nginx:
-        upstream = "127.0.0.1"
-    else:
-        upstream = "registry"
     realm = f"https://{shape['address']}{AUTH_PREFIX}/token"
     registry = {
         "version": shape["registry_version"],
         "http_secret": m["http_secret"],
-        # Behind nginx in a container on this host: no published port, an internal
-        # network only; behind the host's own nginx: this host's loopback.
-        "publish": not behind_local_proxy or host_nginx,
-        "bind_address": "127.0.0.1" if behind_local_proxy else "0.0.0.0",  # noqa: S104 (published for the proxy or the clients)
-        # The token server and the registry talk over the network too (notifications, the catalog sync).
-        "networks": [NETWORK] if behind_local_proxy and (not host_nginx or token) else [],
+        # Behind nginx on this host: a socket for nginx and the token server, no published port, and an internal
+        # network only (the registry's notifications reach the token server there).
+        "socket_dir": SOCKET_DIR if behind_local_proxy else "",
+        "socket_group": shape["nginx_group"] if behind_local_proxy else "",
+        "publish": not behind_local_proxy,
+        "bind_address": "0.0.0.0",  # noqa: S104 (published for the proxy on another host or for the clients)
+        "networks": [NETWORK] if behind_local_proxy else [],
         "published_port": REGISTRY_PORT if proxied else shape["port"],
         # Serving TLS: to the proxy alone (client certificates), or to the clients (no proxy).
         "tls": hop or (not proxied and tls),
@@ -559,14 +566,16 @@ def roles(shape: dict, materials: dict) -> dict:
             "auth": shape["auth"],
             "htpasswd_users": basic_users if shape["auth"] == "htpasswd" else [],
             "mode": shape["proxy_mode"],
-            "upstreams": [f"{upstream}:{REGISTRY_PORT}"],
-            "networks": [] if hop or host_nginx else [NETWORK],
+            # nginx in the host's network: clients reach it without docker's userland proxy.
+            "network_mode": "host",
+            "upstreams": [f"{shape['registry_host']}:{REGISTRY_PORT}" if hop else f"unix:{SOCKET}"],
+            "networks": [],
             "upstream_tls": hop,
             "upstream_ca_cert": m["hop_ca"] if hop else "",
             "upstream_client_cert": m["hop_client_cert"] if hop else "",
             "upstream_client_key": m["hop_client_key"] if hop else "",
-            # The token server: on the proxy's docker network, or on the host's loopback for the host's nginx.
-            "token_upstream": (f"{'127.0.0.1' if host_nginx else AUTH_CONTAINER}:{AUTH_PORT}" if token else ""),
+            # The token server, published on the host's loopback.
+            "token_upstream": f"127.0.0.1:{AUTH_PORT}" if token else "",
         }
     login = users[0] if shape["auth"] in ("htpasswd", "token") else {"name": "", "password": ""}
     clients = {
@@ -626,12 +635,15 @@ def _token_roles(shape: dict, m: dict, users: list[dict]) -> dict:
         "events_secret": m["events_secret"],
         "admin_name": admin["name"],
         "admin_password": admin["password"],
-        "registry_url": f"http://registry:{REGISTRY_PORT}",
+        # The registry is on the token server's host (decide() refuses anything else), on its socket.
+        "registry_url": f"unix:{SOCKET}",
         "networks": [NETWORK],
         # Where MariaDB is reached: its internal network on this host, or '' (the default bridge, out to its host).
         "database_network": DATABASE_NETWORK if local_db else "",
-        # Who sends X-Forwarded-For: nginx on the docker network, or through the loopback port (host mode).
-        "trusted_proxy_networks": ["bridge"] if shape["proxy_mode"] == "host" else [NETWORK],
+        # Who sends X-Forwarded-For: nginx in the host's network, through the port published on loopback, which
+        # reaches the container from the bridge's gateway (other containers on the bridge stay untrusted).
+        "trusted_proxy_networks": [],
+        "trusted_proxy_gateways": ["bridge"],
     }
     database = {}
     if shape["database_host"]:

@@ -133,6 +133,12 @@ options:
     description: The registry hosts' C(registry_image_source), C(local) or C(upstream).
     type: str
     default: local
+  proxy_image_source:
+    description:
+      - The proxy host's C(proxy_image_source), C(local) or C(upstream). It decides the group that may connect to
+        the registry's socket: the nginx workers' (33, www-data, in Debian's nginx; 101 in the upstream image).
+    type: str
+    default: local
   groups:
     description:
       - The inventory groups C(registry_hosts), C(proxy_hosts), C(docker_clients), C(auth_hosts) and C(database_hosts),
@@ -231,6 +237,7 @@ CHOICES = (
     "secrets_dir",
     "registry_version",
     "registry_image_source",
+    "proxy_image_source",
     "teams",
     "namespaces",
     "robots",
@@ -274,6 +281,7 @@ def module_spec() -> dict:
         "secrets_dir": {"type": "path", "required": True},
         "registry_version": {"type": "str", "default": "2.8"},
         "registry_image_source": {"type": "str", "default": "local"},
+        "proxy_image_source": {"type": "str", "default": "local"},
         "groups": {"type": "dict", "required": True},
         "materials": {"type": "bool", "default": True},
     }

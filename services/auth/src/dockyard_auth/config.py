@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,8 +244,13 @@ def parse(data: Any) -> Config:
     r.seen.add("security.backoff")
     rounds = r.number("security.bcrypt_rounds", 10, 4, 16)
     registry_url = r.get("registry.url", str, None)
-    if registry_url and not registry_url.startswith(("http://", "https://")):
-        r.problems.append(f"registry.url: {registry_url!r} must start with http:// or https://")
+    if registry_url and not (
+        registry_url.startswith(("http://", "https://")) or re.fullmatch(r"unix:/[^\0]*[^/\0]", registry_url)
+    ):
+        r.problems.append(
+            f"registry.url: {registry_url!r} must start with http:// or https://, or be unix:/absolute/path of the "
+            "registry's socket"
+        )
     registry_ca_file = r.path("registry.ca_file")
     sync_interval = r.number("registry.sync_interval", 0, 0, 7 * 86400, " seconds (0: no periodic sync)")
     if sync_interval and not registry_url:

@@ -17,9 +17,12 @@ issues to its own sync account. Strategies, as in Portus:
 
 from __future__ import annotations
 
+import functools
+import http.client
 import json
 import logging
 import re
+import socket
 import ssl
 import urllib.parse
 import urllib.request
@@ -61,13 +64,49 @@ class Report:
         return dict(self.__dict__)
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    """Plain HTTP to a registry listening on a unix socket (``http.net: unix``)."""
+
+    def __init__(self, socket_path: str, host: str, timeout: float = 30, **_kwargs) -> None:
+        super().__init__(host, timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixHandler(urllib.request.HTTPHandler):
+    def __init__(self, socket_path: str) -> None:
+        super().__init__()
+        self.socket_path = socket_path
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_UnixConnection, self.socket_path), req)
+
+
 class RegistryReader:
-    """The few registry API calls the sync makes, each with a token for exactly what it reads."""
+    """The few registry API calls the sync makes, each with a token for exactly what it reads.
+
+    ``base_url`` is ``http(s)://host[:port]``, or ``unix:/path`` for a
+    registry listening on a socket of this host.
+    """
 
     def __init__(self, base_url: str, token_for: Callable[[list[dict]], str], ca_file: str | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
         self.token_for = token_for
         self.context = ssl.create_default_context(cafile=ca_file) if base_url.startswith("https") else None
+        if base_url.startswith("unix:"):
+            self.base_url = "http://registry"
+            self.opener = urllib.request.build_opener(_UnixHandler(base_url[len("unix:") :]))
+        else:
+            self.base_url = base_url.rstrip("/")
+            self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.context))
 
     def _request(self, method: str, path: str, access: list[dict], accept: str | None = None):
         headers = {"Authorization": f"Bearer {self.token_for(access)}"}
@@ -75,7 +114,7 @@ class RegistryReader:
             headers["Accept"] = accept
         request = urllib.request.Request(self.base_url + path, method=method, headers=headers)  # noqa: S310
         try:
-            return urllib.request.urlopen(request, timeout=30, context=self.context)  # noqa: S310
+            return self.opener.open(request, timeout=30)
         except urllib.error.HTTPError as exc:
             raise SyncError(f"{method} {path}: the registry answered {exc.code}") from exc
         except OSError as exc:

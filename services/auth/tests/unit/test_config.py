@@ -79,6 +79,8 @@ def test_back_off_settings_are_read():
         (with_changes(security={"bcrypt_rounds": 3}), "security.bcrypt_rounds: 3 is out of range; use 4 to 16"),
         (with_changes(registry={"sync_interval": 60}), "registry.sync_interval: set registry.url too"),
         (with_changes(registry={"url": "registry:5000"}), "registry.url: 'registry:5000' must start with http"),
+        (with_changes(registry={"url": "unix:run/registry.sock"}), "or be unix:/absolute/path of the registry's"),
+        (with_changes(registry={"url": "unix:/run/registry/"}), "registry.url: 'unix:/run/registry/' must start"),
         (with_changes(bootstrap_admin={"name": "admin"}), "bootstrap_admin: set both name and password_file"),
         (with_changes(tokn={"ttl": 300}), "tokn: unknown key"),
         (with_changes(token={"tll": 300}), "token.tll: unknown key"),
@@ -90,6 +92,11 @@ def test_problems_name_the_key_and_the_fix(data, message):
     with pytest.raises(ConfigError) as error:
         parse(data)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["http://registry:5000", "https://registry.example.com", "unix:/run/r/registry.sock"])
+def test_the_registry_is_reached_over_http_https_or_a_socket(url):
+    assert parse(with_changes(registry={"url": url})).registry_url == url
 
 
 def test_every_problem_is_listed_at_once():

@@ -35,6 +35,7 @@ MATERIALS = {
     "database_key": "DBKEY",
 }
 ALICE = [{"name": "alice", "password": "PW"}]
+SOCKET_DIR = "/var/lib/dockyard/registry-socket"
 TOPOLOGIES = {
     # proxy and registry on one host, nginx in a container
     "local": ({"registry_hosts": ["web1"], "proxy_hosts": ["web1"]}, "container"),
@@ -65,40 +66,40 @@ def choices(**over) -> dict:
 
 
 # One case a line, read across. y/n booleans, - empty, @ the registry's name, alice: the user alice with password PW.
-# registry: publish, bind address, networks, published port, tls, certificate, key, client CA, auth, users
+# S: the socket directory, U: the socket as nginx names it (unix:S/registry.sock).
+# registry: publish, bind address, networks, published port, tls, certificate, key, client CA, auth, users, socket
 # proxy (- for none): tls, https port, http port, upstream, networks, upstream tls, certificate, auth, users
 # clients: address, insecure, CA, login
 TABLE_TEXT = """
-local  self_signed htpasswd | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV htpasswd alice | @ n CA alice
-local  self_signed none     | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV none - | @ n CA -
-local  provided    htpasswd | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV htpasswd alice | @ n CA alice
-local  provided    none     | n 127.0.0.1 dockyard 5000 n - - - none - | y 443 80 registry:5000 dockyard n SRV none - | @ n CA -
-local  none        htpasswd | n 127.0.0.1 dockyard 5000 n - - - none - | n 80 80 registry:5000 dockyard n - htpasswd alice | @:80 y - alice
-local  none        none     | n 127.0.0.1 dockyard 5000 n - - - none - | n 80 80 registry:5000 dockyard n - none - | @:80 y - -
-host   self_signed htpasswd | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV htpasswd alice | @ n CA alice
-host   self_signed none     | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV none - | @ n CA -
-host   provided    htpasswd | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV htpasswd alice | @ n CA alice
-host   provided    none     | y 127.0.0.1 - 5000 n - - - none - | y 443 80 127.0.0.1:5000 - n SRV none - | @ n CA -
-host   none        htpasswd | y 127.0.0.1 - 5000 n - - - none - | n 80 80 127.0.0.1:5000 - n - htpasswd alice | @:80 y - alice
-host   none        none     | y 127.0.0.1 - 5000 n - - - none - | n 80 80 127.0.0.1:5000 - n - none - | @:80 y - -
-split  self_signed htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV htpasswd alice | @ n CA alice
-split  self_signed none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV none - | @ n CA -
-split  provided    htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV htpasswd alice | @ n CA alice
-split  provided    none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | y 443 80 reg1:5000 - y SRV none - | @ n CA -
-split  none        htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | n 80 80 reg1:5000 - y - htpasswd alice | @:80 y - alice
-split  none        none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - | n 80 80 reg1:5000 - y - none - | @:80 y - -
-native self_signed htpasswd | y 0.0.0.0 - 5000 y SRV SRVKEY - htpasswd alice | - | @:5000 n CA alice
-native self_signed none     | y 0.0.0.0 - 5000 y SRV SRVKEY - none - | - | @:5000 n CA -
-native provided    htpasswd | y 0.0.0.0 - 5000 y SRV SRVKEY - htpasswd alice | - | @:5000 n CA alice
-native provided    none     | y 0.0.0.0 - 5000 y SRV SRVKEY - none - | - | @:5000 n CA -
-native none        htpasswd | y 0.0.0.0 - 5000 n - - - htpasswd alice | - | @:5000 y - alice
-native none        none     | y 0.0.0.0 - 5000 n - - - none - | - | @:5000 y - -
-"""
+local  self_signed htpasswd | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV htpasswd alice | @ n CA alice
+local  self_signed none     | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV none - | @ n CA -
+local  provided    htpasswd | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV htpasswd alice | @ n CA alice
+local  provided    none     | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV none - | @ n CA -
+local  none        htpasswd | n 0.0.0.0 dockyard 5000 n - - - none - S | n 80 80 U - n - htpasswd alice | @:80 y - alice
+local  none        none     | n 0.0.0.0 dockyard 5000 n - - - none - S | n 80 80 U - n - none - | @:80 y - -
+host   self_signed htpasswd | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV htpasswd alice | @ n CA alice
+host   self_signed none     | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV none - | @ n CA -
+host   provided    htpasswd | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV htpasswd alice | @ n CA alice
+host   provided    none     | n 0.0.0.0 dockyard 5000 n - - - none - S | y 443 80 U - n SRV none - | @ n CA -
+host   none        htpasswd | n 0.0.0.0 dockyard 5000 n - - - none - S | n 80 80 U - n - htpasswd alice | @:80 y - alice
+host   none        none     | n 0.0.0.0 dockyard 5000 n - - - none - S | n 80 80 U - n - none - | @:80 y - -
+split  self_signed htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - - | y 443 80 reg1:5000 - y SRV htpasswd alice | @ n CA alice
+split  self_signed none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - - | y 443 80 reg1:5000 - y SRV none - | @ n CA -
+split  provided    htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - - | y 443 80 reg1:5000 - y SRV htpasswd alice | @ n CA alice
+split  provided    none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - - | y 443 80 reg1:5000 - y SRV none - | @ n CA -
+split  none        htpasswd | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - - | n 80 80 reg1:5000 - y - htpasswd alice | @:80 y - alice
+split  none        none     | y 0.0.0.0 - 5000 y REG REGKEY HOPCA none - - | n 80 80 reg1:5000 - y - none - | @:80 y - -
+native self_signed htpasswd | y 0.0.0.0 - 5000 y SRV SRVKEY - htpasswd alice - | - | @:5000 n CA alice
+native self_signed none     | y 0.0.0.0 - 5000 y SRV SRVKEY - none - - | - | @:5000 n CA -
+native provided    htpasswd | y 0.0.0.0 - 5000 y SRV SRVKEY - htpasswd alice - | - | @:5000 n CA alice
+native provided    none     | y 0.0.0.0 - 5000 y SRV SRVKEY - none - - | - | @:5000 n CA -
+native none        htpasswd | y 0.0.0.0 - 5000 n - - - htpasswd alice - | - | @:5000 y - alice
+native none        none     | y 0.0.0.0 - 5000 n - - - none - - | - | @:5000 y - -"""
 
 
 def cell(text: str):
     """One cell of the table as a value."""
-    values = {"y": True, "n": False, "-": "", "alice": ALICE}
+    values = {"y": True, "n": False, "-": "", "alice": ALICE, "S": SOCKET_DIR, "U": f"unix:{SOCKET_DIR}/registry.sock"}
     if text in values:
         return values[text]
     if text.isdigit():
@@ -156,13 +157,15 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
     r = plan["registry"]
     got = (
         r["publish"], r["bind_address"], r["networks"], r["published_port"], r["tls"],
-        r["tls_certificate"], r["tls_key"], r["tls_client_ca"], r["auth"], r["htpasswd_users"],
+        r["tls_certificate"], r["tls_key"], r["tls_client_ca"], r["auth"], r["htpasswd_users"], r["socket_dir"],
     )  # fmt: skip
     assert got == registry
     assert r["http_secret"] == MATERIALS["http_secret"]
     assert r["allow_anonymous"] == (auth == "none")
     assert r["version"] == "2.8"
     assert r["delete_enabled"] is True
+    # The proxy's nginx workers (www-data) may connect to the socket.
+    assert r["socket_group"] == ("33" if r["socket_dir"] else "")
 
     if proxy is None:
         assert plan["mode"] == "native"
@@ -178,6 +181,8 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
         assert p["upstreams"] == [proxy[3]]
         assert p["server_name"] == NAME
         assert p["mode"] == proxy_mode
+        # Clients reach nginx without docker's userland proxy.
+        assert p["network_mode"] == "host"
         assert p["tls_key"] == ("SRVKEY" if p["tls"] else "")
         hop = ("HOPCA", "CLI", "CLIKEY") if p["upstream_tls"] else ("", "", "")
         assert (p["upstream_ca_cert"], p["upstream_client_cert"], p["upstream_client_key"]) == hop
@@ -194,13 +199,12 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
 
 # ---------------------------------------------------------------- token mode
 
-LOCAL_TOKEN = (["dockyard"], False, "dockyard-auth:5001", ["dockyard"])
-HOST_TOKEN = (["dockyard"], True, "127.0.0.1:5001", ["bridge"])
+LOCAL_TOKEN = HOST_TOKEN = (["dockyard"], False, "127.0.0.1:5001", [], ["bridge"])
 TLS_NONE = r"stack_auth token with stack_tls none would send passwords and tokens in clear"
 NO_PROXY = r"stack_auth token needs a host in proxy_hosts"
 SPLIT_HOSTS = r"stack_auth token with the registry on reg1 and the token server on web1: the registry's notifications"
 # topology tls: (registry networks, registry published, the proxy's token upstream, networks the token server
-# trusts X-Forwarded-For from), or the refusal (a regular expression).
+# trusts X-Forwarded-For from, networks whose gateway alone it trusts), or the refusal (a regular expression).
 TOKEN_TABLE = [
     ("local", "self_signed", LOCAL_TOKEN, None),
     ("local", "provided", LOCAL_TOKEN, None),
@@ -234,7 +238,8 @@ def test_token_mode(topology, tls, expected, refusal):
         return
     plan = token_plan(groups, tls=tls, proxy_mode=proxy_mode)
     r, p, t, c = plan["registry"], plan["proxy"], plan["token_auth"], plan["clients"]
-    assert (r["networks"], r["publish"], p["token_upstream"], t["trusted_proxy_networks"]) == expected
+    got = (r["networks"], r["publish"], p["token_upstream"], t["trusted_proxy_networks"], t["trusted_proxy_gateways"])
+    assert got == expected
     assert (r["auth"], r["htpasswd_users"], r["delete_enabled"]) == ("token", [], True)
     assert r["token"] == {
         "realm": f"https://{NAME}/auth/token",
@@ -248,7 +253,7 @@ def test_token_mode(topology, tls, expected, refusal):
     assert (t["service"], t["issuer"], t["realm"]) == (NAME, "dockyard-auth", f"https://{NAME}/auth/token")
     assert (t["signing_key"], t["signing_cert"], t["events_secret"]) == ("SIGNERKEY", "SIGNER", "EVENTS")
     assert (t["admin_name"], t["admin_password"]) == ("alice", "PW")
-    assert t["registry_url"] == "http://registry:5000"
+    assert t["registry_url"] == f"unix:{SOCKET_DIR}/registry.sock"
     assert c["logins"] == [{"registry": NAME, "username": "alice", "password": "PW"}]
     assert c["check"]["token"] is True
     # Anonymous pull is on by default in token mode; the registry itself never allows anonymous access.
@@ -673,3 +678,15 @@ def test_files_that_are_not_pem():
         "stack_tls_provided_ca is not a PEM certificate"
         in sp.provided_problems(NAME, pem(leaf), _pki.private_key_pem(key), b"junk")[0]
     )
+
+
+@pytest.mark.parametrize(
+    ("topology", "proxy_image_source", "group"),
+    [("local", "local", "33"), ("local", "upstream", "101"), ("host", "upstream", "33"), ("split", "upstream", "")],
+)
+def test_the_socket_is_open_to_the_group_of_nginx_workers(topology, proxy_image_source, group):
+    # Debian's nginx (on the host or in the local image) runs its workers as www-data, the upstream image as 101.
+    groups, proxy_mode = TOPOLOGIES[topology]
+    plan_choices = choices(proxy_mode=proxy_mode, proxy_image_source=proxy_image_source)
+    plan = sp.stack_plan(plan_choices, groups, materials_for(plan_choices, groups))
+    assert plan["registry"]["socket_group"] == group
