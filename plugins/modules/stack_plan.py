@@ -136,7 +136,7 @@ options:
   proxy_image_source:
     description:
       - The proxy host's C(proxy_image_source), C(local) or C(upstream). It decides the group that may connect to
-        the registry's socket: the nginx workers' (33, www-data, in Debian's nginx; 101 in the upstream image).
+        the registry's socket, that of the nginx workers (33, www-data, in Debian's nginx; 101 in the upstream image).
     type: str
     default: local
   groups:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 
 import pytest
 
@@ -20,22 +19,6 @@ from tests.conftest import ROOT, docker
 pytestmark = pytest.mark.images
 
 BUILDER = ROOT / "roles" / "images" / "files" / "dockyard_images.py"
-
-
-@pytest.fixture
-def container():
-    """Start containers by a name this test gives them; remove them and their volumes after."""
-    started: list[str] = []
-
-    def run(image: str, *args: str, options: tuple[str, ...] = ()) -> str:
-        name = f"dockyard-test-{uuid.uuid4().hex[:10]}"
-        docker("run", "-d", "--name", name, *options, image, *args)
-        started.append(name)
-        return name
-
-    yield run
-    for name in started:
-        docker("rm", "-f", "-v", name, check=False)
 
 
 def published_port(name: str, port: int) -> int:

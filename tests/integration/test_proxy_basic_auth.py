@@ -19,7 +19,7 @@ import pytest
 from passlib.hash import bcrypt
 
 from tests.conftest import ROOT, docker
-from tests.integration.test_images import container, http_get, published_port  # noqa: F401 (fixture)
+from tests.integration.test_images import http_get, published_port
 
 pytestmark = pytest.mark.images
 
@@ -66,7 +66,7 @@ def basic(user: str, password: str) -> str:
 
 
 @pytest.fixture
-def nginx(container, tmp_path):  # noqa: F811 (the fixture imported above)
+def nginx(container, tmp_path):
     for sub in ("conf.d", "perl", "auth"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub).chmod(0o755)
