@@ -259,7 +259,7 @@ def test_token_mode(topology, tls, expected, refusal):
     # Anonymous pull is on by default in token mode; the registry itself never allows anonymous access.
     assert plan["anonymous_pull"] is True
     assert r["allow_anonymous"] is False
-    assert plan["pki"]["token_signing"] == {"name": "token-signer"}
+    assert plan["pki"]["token_signing"] == {"name": "token-signer", "key_type": "ecdsa"}
 
 
 # database groups / URL -> database host, published, TLS, networks, client hosts, the token server's URL, the
