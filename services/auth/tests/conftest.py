@@ -29,7 +29,7 @@ from hypothesis import settings
 from dockyard_auth import migrate
 from dockyard_auth.app import Server, create_app
 from dockyard_auth.config import parse
-from dockyard_auth.database import make_engine
+from dockyard_auth.database import Reader, make_engine
 from dockyard_auth.permissions import Role, Visibility
 
 MARIADB_IMAGE = os.environ.get("DOCKYARD_MARIADB_IMAGE", "dockyard/mariadb:latest")
@@ -168,14 +168,19 @@ def config_data(mariadb, database, signing_files, tmp_path) -> dict:
 @pytest.fixture
 def make_client(engine, config_data):
     """Build a Flask test client (and its Server) from the configuration, after a test changed it."""
+    readers = []
 
     def build(data: dict | None = None):
         config = parse(data or config_data)
-        server = Server.from_config(config, engine=engine)
+        reader = Reader(config.database_url, config.database_password(), pool_size=2)
+        readers.append(reader)
+        server = Server.from_config(config, engine=engine, reader=reader)
         app = create_app(config, server)
         return app.test_client(), server
 
-    return build
+    yield build
+    for reader in readers:
+        reader.dispose()
 
 
 @pytest.fixture

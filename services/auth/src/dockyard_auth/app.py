@@ -38,11 +38,12 @@ from dockyard_auth.authn import (
     parse_basic,
 )
 from dockyard_auth.config import Config
-from dockyard_auth.database import make_engine
+from dockyard_auth.database import Reader, make_engine
+from dockyard_auth.lookup import Lookup
 from dockyard_auth.metrics import Metrics
 from dockyard_auth.names import parse_repository
 from dockyard_auth.passwords import CredentialCache, Hasher
-from dockyard_auth.permissions import Subject, allowed_actions, catalog_allowed, grant
+from dockyard_auth.permissions import NamespaceView, Subject, allowed_actions, catalog_allowed, grant
 from dockyard_auth.scopes import Scope, ScopeError, parse_scopes
 from dockyard_auth.store import GLOBAL, Store
 from dockyard_auth.throttle import Backoff
@@ -117,14 +118,14 @@ class Server:
     forwarded: ForwardedWatch | None = None
 
     @classmethod
-    def from_config(cls, config: Config, engine=None) -> Server:
-        engine = engine or make_engine(
-            config.database_url, config.database_password(), config.database_pool_size, config.database_ca_file
-        )
+    def from_config(cls, config: Config, engine=None, reader: Reader | None = None) -> Server:
+        """The server for ``config``; ``engine`` and ``reader`` (both on config's database) when the caller has them."""
+        database = (config.database_url, config.database_password(), config.database_pool_size, config.database_ca_file)
+        engine = engine or make_engine(*database)
         store = Store(engine)
         hasher = Hasher(config.bcrypt_rounds)
         authenticator = Authenticator(
-            store=store,
+            lookup=Lookup(reader or Reader(*database)),
             hasher=hasher,
             cache=CredentialCache(config.credential_cache_ttl),
             backoff=Backoff(
@@ -155,17 +156,15 @@ class Server:
         return name_for_log(typed, failure.login is not None, self.log_key)
 
     # -- token grants ---------------------------------------------------------
-    def access_for(self, subject: Subject, scopes: list[Scope]) -> list[dict]:
-        """The token's access list: every requested resource, with the actions granted on it."""
-        namespaces = {}
-        for scope in scopes:
-            if scope.type == "repository":
-                namespaces[scope.name] = parse_repository(scope.name).namespace or GLOBAL
-        views = self.store.namespace_views(subject, set(namespaces.values())) if namespaces else {}
+    def access_for(self, subject: Subject, scopes: list[Scope], views: dict[str, NamespaceView | None]) -> list[dict]:
+        """The token's access list: every requested resource, with the actions granted on it.
+
+        ``views``: how the subject stands to the namespaces of the scopes (see ``namespaces_of``).
+        """
         access = []
         for scope in scopes:
             if scope.type == "repository":
-                allowed = allowed_actions(subject, views.get(namespaces[scope.name]), self.config.policy)
+                allowed = allowed_actions(subject, views.get(namespace_of(scope)), self.config.policy)
                 actions = grant(scope.actions, allowed)
             elif scope.type == "registry" and scope.name == "catalog" and catalog_allowed(subject):
                 actions = ["*"] if "*" in scope.actions else []
@@ -188,6 +187,16 @@ class Server:
         token = self.signer.sign(claims)
         issued_at = dt.datetime.fromtimestamp(now, dt.UTC)
         return tokens.token_response(token, ttl=self.config.token_ttl, issued_at=issued_at)
+
+
+def namespace_of(scope: Scope) -> str:
+    """The namespace of a repository scope's name ("" for the global one)."""
+    return parse_repository(scope.name).namespace or GLOBAL
+
+
+def namespaces_of(scopes: list[Scope]) -> frozenset[str]:
+    """The namespaces the repository scopes lie in, whose standing the token's grants need."""
+    return frozenset(namespace_of(scope) for scope in scopes if scope.type == "repository")
 
 
 # -- errors in the protocol's own shapes --------------------------------------
@@ -278,14 +287,14 @@ def token_routes(server: Server) -> Blueprint:
             return registry_error(400, "INVALID_REQUEST", str(exc))
         address = caller_address(config)
         try:
-            subject = server.authenticator.authenticate(credentials, address)
+            subject, views = server.authenticator.admit(credentials, address, namespaces_of(scopes))
         except AuthFailed as exc:
             who = server.log_name(credentials.username, exc)
             log.info("token refused: bad credentials for %s from %s", who, address)
             return registry_error(401, "UNAUTHORIZED", str(exc), BASIC_CHALLENGE)
         except Throttled as exc:
             return registry_error(429, "TOOMANYREQUESTS", str(exc), {"Retry-After": str(int(exc.retry_after) + 1)})
-        access = server.access_for(subject, scopes)
+        access = server.access_for(subject, scopes, views)
         log.info("token for %r: %s", subject.login or "(anonymous)", _describe(access))
         return jsonify(server.issue(subject, access))
 
@@ -308,7 +317,8 @@ def token_routes(server: Server) -> Blueprint:
         address = caller_address(config)
         try:
             scopes = parse_scopes(form.getlist("scope"))
-            subject = server.authenticator.authenticate(Credentials(username, password), address)
+            credentials = Credentials(username, password)
+            subject, views = server.authenticator.admit(credentials, address, namespaces_of(scopes))
         except ScopeError as exc:
             return oauth_error(400, "invalid_scope", str(exc))
         except AuthFailed as exc:
@@ -316,7 +326,7 @@ def token_routes(server: Server) -> Blueprint:
             return oauth_error(401, "invalid_grant", str(exc))
         except Throttled as exc:
             return oauth_error(429, "slow_down", str(exc), {"Retry-After": str(int(exc.retry_after) + 1)})
-        access = server.access_for(subject, scopes)
+        access = server.access_for(subject, scopes, views)
         log.info("token for %r: %s", subject.login, _describe(access))
         body = server.issue(subject, access)
         granted = [Scope(a["type"], a["name"], tuple(a["actions"])).text() for a in access if a["actions"]]

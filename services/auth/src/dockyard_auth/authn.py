@@ -10,22 +10,25 @@ are checked against a dummy hash, a disabled or expired account against its
 own. The typed name is checked against the grammar before any lookup, so
 only a canonical name (the one stored, byte for byte) ever reaches the
 database or a back-off count.
+
+The account is read on every request, in the same statement as the caller's
+standing in the namespaces a token is asked for (see lookup.py): a changed
+password or a disabled account is refused on the very next request.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import hmac
 import ipaddress
 from dataclasses import dataclass
 
+from dockyard_auth.lookup import Lookup, Standing
 from dockyard_auth.names import InvalidName, check_account_name
 from dockyard_auth.passwords import CredentialCache, Hasher
-from dockyard_auth.permissions import ANONYMOUS, ROBOT_PREFIX, Subject, SubjectKind
-from dockyard_auth.store import Store, utcnow
+from dockyard_auth.permissions import ANONYMOUS, ROBOT_PREFIX, NamespaceView, Subject, SubjectKind
 from dockyard_auth.throttle import Backoff
 
 
@@ -137,47 +140,38 @@ def client_address(remote: str | None, forwarded_for: str | None, trusted) -> st
 
 @dataclass
 class Authenticator:
-    store: Store
+    lookup: Lookup
     hasher: Hasher
     cache: CredentialCache
     backoff: Backoff
 
     def authenticate(self, credentials: Credentials | None, address: str) -> Subject:
+        return self.admit(credentials, address)[0]
+
+    def admit(
+        self, credentials: Credentials | None, address: str, namespaces: frozenset[str] = frozenset()
+    ) -> tuple[Subject, dict[str, NamespaceView | None]]:
+        """The caller, and how it stands to each of ``namespaces`` (None: no such namespace), read together.
+
+        AuthFailed or Throttled as ``authenticate``; the views are only for a caller who got in.
+        """
         if credentials is None:
-            return ANONYMOUS
+            return ANONYMOUS, self.lookup.anonymous(namespaces)
         login = parse_login(credentials.username)
-        row, stored, usable = self._account(login)
-        robot = login is not None and login.kind == SubjectKind.ROBOT
+        found = self.lookup.standing(login.kind, login.name, namespaces) if login else Standing(None, {})
+        account = found.account
+        stored = account.stored_hash if account else None
+        usable = account is not None and account.usable
         if usable and self.cache.hit(login.kind.value, login.name, credentials.password, stored):
-            return _subject(login.kind, row)
-        account = login.text if login else None
-        wait = self.backoff.wait_time(address, account, robot=robot)
+            return account.subject(), found.views
+        robot = login is not None and login.kind == SubjectKind.ROBOT
+        name = login.text if login else None
+        wait = self.backoff.wait_time(address, name, robot=robot)
         if wait > 0:
             raise Throttled(wait)
         if self.hasher.verify(credentials.password, stored) and usable:
-            self.backoff.succeeded(address, account, robot=robot)
+            self.backoff.succeeded(address, name, robot=robot)
             self.cache.remember(login.kind.value, login.name, credentials.password, stored)
-            return _subject(login.kind, row)
-        self.backoff.failed(address, account, robot=robot)
-        raise AuthFailed(login.text if row else None)
-
-    def _account(self, login: Login | None) -> tuple[dict | None, str | None, bool]:
-        """The account's row, its stored hash and whether it may log in; (None, None, False) when there is none."""
-        if login is None:
-            return None, None, False
-        if login.kind == SubjectKind.ROBOT:
-            row = self.store.get_robot(login.name)
-            usable = bool(row) and row["enabled"] and not _expired(row["expires_at"])
-            return row, row["secret_hash"] if row else None, usable
-        row = self.store.get_user(login.name)
-        return row, row["password_hash"] if row else None, bool(row) and row["enabled"]
-
-
-def _expired(expires_at: dt.datetime | None) -> bool:
-    return expires_at is not None and expires_at <= utcnow()
-
-
-def _subject(kind: SubjectKind, row: dict) -> Subject:
-    if kind == SubjectKind.ROBOT:
-        return Subject(SubjectKind.ROBOT, name=row["name"])
-    return Subject(SubjectKind.USER, name=row["name"], admin=bool(row["admin"]))
+            return account.subject(), found.views
+        self.backoff.failed(address, name, robot=robot)
+        raise AuthFailed(login.text if account else None)

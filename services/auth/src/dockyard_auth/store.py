@@ -30,10 +30,7 @@ from dockyard_auth.notifications import event_applies
 from dockyard_auth.permissions import (
     REPOSITORY_ACTIONS,
     NamespaceKind,
-    NamespaceView,
     Role,
-    Subject,
-    SubjectKind,
     Visibility,
 )
 
@@ -504,48 +501,6 @@ class Store:
                 .order_by(t.namespaces.c.name)
             ).all()
         return [{"namespace": r.name, "actions": sorted(actions_set(r.actions))} for r in rows]
-
-    # -- what a subject is to namespaces (for token grants) ------------------
-    def namespace_views(self, subject: Subject, names: Iterable[str]) -> dict[str, NamespaceView | None]:
-        """For each namespace name ("" = global): how ``subject`` stands to it, None if it does not exist."""
-        wanted = set(names)
-        views: dict[str, NamespaceView | None] = dict.fromkeys(wanted)
-        if not wanted:
-            return views
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.namespaces).where(t.namespaces.c.name.in_(wanted))).all()
-            roles: dict[int, str] = {}
-            grants: dict[int, frozenset[str]] = {}
-            user_id = None
-            if subject.kind == SubjectKind.USER:
-                user_id = conn.execute(select(t.users.c.id).where(t.users.c.name == subject.name)).scalar()
-                team_ids = [r.team_id for r in rows if r.team_id is not None]
-                if team_ids and user_id is not None:
-                    member_rows = conn.execute(
-                        select(t.team_members.c.team_id, t.team_members.c.role).where(
-                            t.team_members.c.user_id == user_id, t.team_members.c.team_id.in_(team_ids)
-                        )
-                    ).all()
-                    roles = {m.team_id: m.role for m in member_rows}
-            elif subject.kind == SubjectKind.ROBOT:
-                grant_rows = conn.execute(
-                    select(t.robot_permissions.c.namespace_id, t.robot_permissions.c.actions)
-                    .join(t.robots, t.robots.c.id == t.robot_permissions.c.robot_id)
-                    .where(
-                        t.robots.c.name == subject.name, t.robot_permissions.c.namespace_id.in_([r.id for r in rows])
-                    )
-                ).all()
-                grants = {g.namespace_id: actions_set(g.actions) for g in grant_rows}
-        for r in rows:
-            role = roles.get(r.team_id) if r.team_id is not None else None
-            views[r.name] = NamespaceView(
-                kind=NamespaceKind(r.kind),
-                visibility=Visibility(r.visibility),
-                role=Role(role) if role else None,
-                is_owner=user_id is not None and r.user_id == user_id,
-                robot_actions=grants.get(r.id, frozenset()),
-            )
-        return views
 
     # -- repositories, tags, activities --------------------------------------
     def ensure_repository(self, conn: Connection, name: str) -> int:

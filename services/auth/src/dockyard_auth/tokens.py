@@ -129,6 +129,10 @@ class Signer:
         self.kid_format = kid_format
         self.kid = libtrust_kid(public_key) if kid_format == "libtrust" else jwk_thumbprint(public_key)
         self._x5c = (base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii"),)
+        # The header is the same for every token: encoded once (PyJWT's form: compact, keys sorted).
+        header = {"alg": self.alg, "kid": self.kid, "typ": "JWT", "x5c": self.x5c}
+        self._header = _b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8"))
+        self._sign = jwt.get_algorithm_by_name(self.alg).sign  # ES*: the JOSE r||s form, not DER
 
     @property
     def x5c(self) -> list[str]:
@@ -184,9 +188,16 @@ class Signer:
         return cls(private_key, certificate, kid_format)
 
     def sign(self, claims: dict[str, Any]) -> str:
-        """The claims as a compact JWS, with ``kid``, ``x5c`` and ``typ`` in the header."""
-        headers = {"kid": self.kid, "x5c": self.x5c, "typ": "JWT"}
-        return jwt.encode(claims, self.private_key, algorithm=self.alg, headers=headers)
+        """The claims as a compact JWS, with ``kid``, ``x5c`` and ``typ`` in the header.
+
+        What ``jwt.encode`` makes of them, without encoding the same header
+        (the certificate is most of it) for every token. The claims are plain
+        JSON values (build_claims makes them so).
+        """
+        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
+        signing_input = f"{self._header}.{payload}"
+        signature = self._sign(signing_input.encode("ascii"), self.private_key)
+        return f"{signing_input}.{_b64url(signature)}"
 
 
 def access_entry(type_: str, name: str, actions: list[str]) -> dict[str, Any]:

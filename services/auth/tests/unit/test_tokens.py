@@ -220,6 +220,13 @@ def test_signed_token_header_and_claims(kind):
     assert isinstance(decoded["aud"], str)
 
 
+def test_the_token_is_what_pyjwt_would_make(rsa_key):
+    """The signer encodes its header once; the token is still jwt.encode's, byte for byte (RS256 is deterministic)."""
+    signer = Signer(rsa_key, self_signed(rsa_key))
+    headers = {"kid": signer.kid, "x5c": signer.x5c, "typ": "JWT"}
+    assert signer.sign(claims()) == jwt.encode(claims(), rsa_key, algorithm="RS256", headers=headers)
+
+
 def test_es256_signature_is_raw_r_and_s(p256_key):
     token = Signer(p256_key, self_signed(p256_key)).sign(claims())
     signing_input, _, signature = token.rpartition(".")
