@@ -3,9 +3,9 @@
 """Benchmark of the token server's GET /token, run on demand (never by CI or pytest).
 
 Starts MariaDB in a container and the token server (gunicorn, as ``dockyard-auth
-serve`` runs it) on loopback ports, then asks for tokens from 1, 8 and 32
-client threads, once with the credential cache on ("cached": a bcrypt check
-per worker process, then cache hits) and once with it off ("uncached": a bcrypt
+serve`` runs it) on loopback ports, then asks for tokens with wrk from 1, 8 and
+32 connections, once with the credential cache on ("cached": a bcrypt check per
+worker process, then cache hits) and once with it off ("uncached": a bcrypt
 check on every request). Writes bench/results/token-server.md and prints its
 table. Everything it starts (container, server, temporary directory) it removes
 again, also when it fails or is interrupted.
@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -35,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -43,14 +43,15 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "services" / "auth" / "src"
 sys.path.insert(0, str(SRC))
 
-from dockyard_auth.database import make_engine  # noqa: E402 (imported from the checkout's src tree, put on sys.path above)
+from dockyard_auth.cli import WORKER_CLASS  # noqa: E402 (imported from the checkout's src tree, put on sys.path above)
+from dockyard_auth.database import make_engine  # noqa: E402
 from dockyard_auth.passwords import Hasher  # noqa: E402
 from dockyard_auth.permissions import Role, Visibility  # noqa: E402
 from dockyard_auth.store import Store  # noqa: E402
@@ -62,9 +63,13 @@ USER = "bench"
 ADMIN = "benchadmin"
 TEAM = "benchteam"
 DEFAULT_SCOPE = f"repository:{USER}/app:pull,push"
-# cli.serve runs gunicorn's gthread workers with this many threads each (not a setting).
-THREADS_PER_WORKER = 4
 MODES = {"cached": 60, "uncached": 0}  # mode: security.credential_cache_ttl
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+WRK_SCRIPT = Path(__file__).resolve().with_suffix(".lua")
+WRK_TIMEOUT = 30  # seconds before wrk counts a request as timed out (uncached, 32 clients: a few seconds)
+# The results table of the Summary (the issue's figures), and the section that keeps earlier ones.
+SUMMARY_CLIENTS = 8
+BEFORE = "## Before"
 DB_HEALTHY_TIMEOUT = 120
 SERVER_READY_TIMEOUT = 60
 SERVER_STOP_TIMEOUT = 30
@@ -94,6 +99,7 @@ class MariaDB:
     user: str = "dockyard"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     root_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    host: str = "127.0.0.1"
     port: int = 0
     started: bool = False
 
@@ -121,9 +127,16 @@ class MariaDB:
                 )
             time.sleep(1)
         self.port = int(docker("port", self.name, "3306").stdout.split()[0].rsplit(":", 1)[1])
+        # The container's own address, as the role's server reaches MariaDB on a docker network: the port
+        # published on loopback goes through docker-proxy, which costs about as much CPU per query as MariaDB.
+        address = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", self.name)
+        for candidate in address.stdout.split():
+            with contextlib.suppress(OSError), socket.create_connection((candidate, 3306), timeout=2):
+                self.host, self.port = candidate, 3306
+                break
 
     def url(self) -> str:
-        return f"mysql+pymysql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+        return f"mysql+pymysql://{self.user}@{self.host}:{self.port}/{self.database}"
 
     def remove(self) -> None:
         if self.started:
@@ -132,9 +145,17 @@ class MariaDB:
 
 
 # -- files: signing key, secrets, configuration --------------------------------------------------
-def write_signing_pair(directory: Path) -> tuple[Path, Path]:
-    """A self-signed RSA 2048 key and certificate, as registry_pki makes for the token signer."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+KEY_TYPES = {
+    # registry_pki's token_signing: key_type rsa (its default, and what stack_plan asks for), 2048 bits...
+    "rsa": ("RSA 2048 (RS256)", lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+    # ... or key_type ecdsa, curve secp256r1 (its default curve).
+    "ecdsa": ("ECDSA P-256 (ES256)", lambda: ec.generate_private_key(ec.SECP256R1())),
+}
+
+
+def write_signing_pair(directory: Path, key_type: str) -> tuple[Path, Path]:
+    """A self-signed key and certificate, as registry_pki makes for the token signer."""
+    key = KEY_TYPES[key_type][1]()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard bench token signer")])
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     cert = (
@@ -169,12 +190,19 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, mode: str, db: MariaDB, signer: tuple[Path, Path], args, port: int) -> Path:
-    """The server's configuration for one mode, as JSON (which yaml.safe_load reads as well)."""
+    """The server's configuration for one mode, as JSON (which yaml.safe_load reads as well).
+
+    What the role token_auth renders, but for the cache in the uncached mode and a back-off that never
+    holds anyone (the benchmark makes no failed logins); the server listens on loopback.
+    """
+    events_secret = directory / "events-secret"
+    if not events_secret.exists():
+        write_secret(events_secret, secrets.token_urlsafe(24))
     data = {
         "service": SERVICE,
         "token": {"signing_key": str(signer[0]), "signing_cert": str(signer[1]), "ttl": 300},
         "database": {"url": db.url(), "password_file": str(directory / "db-password")},
-        "notifications": {"enabled": False},
+        "notifications": {"enabled": True, "secret_file": str(events_secret)},
         "security": {
             "bcrypt_rounds": args.bcrypt_rounds,
             "credential_cache_ttl": MODES[mode],
@@ -276,14 +304,12 @@ class Server:
 class Run:
     mode: str
     clients: int
-    requests: int = 0
-    ok: int = 0
+    requests: int = 0  # timed requests answered (any status)
+    ok: int = 0  # of those, 200s with a token
     seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, max, mean (wrk: every answer)
     errors: collections.Counter = field(default_factory=collections.Counter)  # kind -> count
-    reconnects: int = 0
-    warmup_errors: int = 0
-    time_capped: bool = False
+    checked: int = 0  # requests whose token the benchmark decoded (warm-up)
 
     @property
     def error_count(self) -> int:
@@ -292,58 +318,8 @@ class Run:
     def tokens_per_second(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
 
-    def percentile_ms(self, pct: float) -> float:
-        """Nearest-rank percentile of the successful requests' latencies, in ms."""
-        if not self.latencies:
-            return math.nan
-        ordered = sorted(self.latencies)
-        return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)] * 1000
-
-
-STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
-
-
-class Client:
-    """One keep-alive connection; one token request at a time."""
-
-    def __init__(self, port: int, path: str, headers: dict[str, str]) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.path, self.headers = path, headers
-        self.used = False
-        self.reconnects = 0
-
-    def _exchange(self) -> tuple[int, bytes]:
-        self.conn.request("GET", self.path, headers=self.headers)
-        response = self.conn.getresponse()
-        return response.status, response.read()
-
-    def token(self) -> tuple[str | None, str]:
-        """(token, "") on success, else (None, what went wrong)."""
-        try:
-            try:
-                status, body = self._exchange()
-            except STALE:
-                if not self.used:
-                    raise
-                # The server closed an idle keep-alive connection: reconnect once, as HTTP clients do.
-                self.conn.close()
-                self.reconnects += 1
-                status, body = self._exchange()
-        except (OSError, http.client.HTTPException) as exc:
-            self.conn.close()
-            self.used = False
-            return None, exc.__class__.__name__
-        self.used = True
-        if status != 200:
-            return None, f"HTTP {status}"
-        try:
-            token = json.loads(body)["token"]
-        except (ValueError, KeyError, TypeError):
-            return None, "200 without a token"
-        return (token, "") if isinstance(token, str) and token else (None, "200 without a token")
-
-    def close(self) -> None:
-        self.conn.close()
+    def percentile_ms(self, name: str) -> float:
+        return self.latency_ms.get(name, math.nan)
 
 
 def granted_actions(token: str) -> dict[str, list[str]]:
@@ -356,67 +332,76 @@ def granted_actions(token: str) -> dict[str, list[str]]:
         return {}  # not a JWT with an access claim: never what the benchmark expects
 
 
-def run_load(run: Run, port: int, path: str, headers: dict[str, str], args, expected: dict[str, list[str]]) -> None:
-    """``run.clients`` threads share ``run.requests`` requests; each warms its own connection up first."""
-    tickets = iter(range(run.requests))
-    lock = threading.Lock()
-    clock: dict[str, float] = {}
-
-    def begin() -> None:  # run by the barrier as the timed part starts, before any client goes on
-        clock["started"] = time.perf_counter()
-        clock["deadline"] = time.monotonic() + args.max_run_seconds
-
-    barrier = threading.Barrier(run.clients + 1, action=begin)
-
-    def take() -> bool:
-        with lock:
-            if next(tickets, None) is None:
-                return False
-            if time.monotonic() > clock["deadline"]:
-                run.time_capped = True
-                return False
-            return True
-
-    def record(latency: float, error: str) -> None:
-        with lock:
-            if error:
-                run.errors[error] += 1
-            else:
-                run.ok += 1
-                run.latencies.append(latency)
-
-    def client_thread() -> None:
-        client = Client(port, path, headers)
+def check_tokens(run: Run, port: int, path: str, headers: dict[str, str], count: int, expected) -> None:
+    """``count`` requests, each on a connection of its own (so they reach every worker), whose tokens must
+    grant what was asked; what is wrong counts as an error of the run."""
+    for _request in range(count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
-            for _warm in range(args.warmup):
-                token, error = client.token()
-                if error or granted_actions(token) != expected:
-                    with lock:
-                        run.warmup_errors += 1
-                        run.errors[f"warm-up: {error or 'unexpected access claim'}"] += 1
-            barrier.wait(timeout=SERVER_READY_TIMEOUT + args.warmup * 30)
-            while take():
-                started = time.perf_counter()
-                _token, error = client.token()
-                record(time.perf_counter() - started, error)
-        except threading.BrokenBarrierError:
-            pass
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            status, body = response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            run.errors[f"check: {exc.__class__.__name__}"] += 1
+            continue
         finally:
-            with lock:
-                run.reconnects += client.reconnects
-            client.close()
+            conn.close()
+        run.checked += 1
+        if status != 200:
+            run.errors[f"check: HTTP {status}"] += 1
+            continue
+        try:
+            token = json.loads(body)["token"]
+        except (ValueError, KeyError, TypeError):
+            token = None
+        if not isinstance(token, str) or granted_actions(token) != expected:
+            run.errors["check: 200 without a token granting the scope"] += 1
 
-    threads = [threading.Thread(target=client_thread, name=f"client-{i}", daemon=True) for i in range(run.clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        barrier.wait(timeout=SERVER_READY_TIMEOUT + args.warmup * 30)
-    except threading.BrokenBarrierError as exc:
-        raise BenchError(f"the clients did not finish warming up ({run.mode}, {run.clients} clients)") from exc
-    for thread in threads:
-        thread.join(args.max_run_seconds + 120)
-    run.seconds = time.perf_counter() - clock["started"]
-    run.requests = run.ok + sum(n for kind, n in run.errors.items() if not kind.startswith("warm-up"))
+
+def wrk(clients: int, seconds: float, url: str, env: dict[str, str]) -> dict:
+    """One wrk run, closed loop: ``clients`` keep-alive connections, each with one request in flight."""
+    threads = max(1, min(clients, os.cpu_count() or 1))
+    command = [
+        WRK, f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", f"{WRK_TIMEOUT}s",
+        "--latency", "-s", str(WRK_SCRIPT), url,
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 120, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH-JSON "):
+            return json.loads(line.removeprefix("BENCH-JSON "))
+    raise BenchError(f"wrk gave no results ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
+
+
+def add_errors(run: Run, result: dict, prefix: str = "") -> int:
+    """Count a wrk result's failures into ``run``; returns how many answers were not a token."""
+    failed = 0
+    for code, count in sorted(result["statuses"].items()):
+        run.errors[f"{prefix}HTTP {code}"] += count
+        failed += count
+    if result["tokenless"]:
+        run.errors[f"{prefix}200 without a token"] += result["tokenless"]
+        failed += result["tokenless"]
+    for kind, count in result["socket_errors"].items():
+        if count:
+            run.errors[f"{prefix}socket {kind} errors"] += count
+    return failed
+
+
+def run_load(run: Run, port: int, path: str, authorization: str, args, expected) -> None:
+    """Check tokens, warm every worker up with an untimed wrk run, then the timed wrk run."""
+    headers = {"Authorization": authorization}
+    check_tokens(run, port, path, headers, args.checks, expected)
+    url = f"http://127.0.0.1:{port}{path}"
+    env = {**os.environ, "DOCKYARD_BENCH_AUTHORIZATION": authorization}
+    if args.warmup_seconds > 0:
+        add_errors(run, wrk(run.clients, args.warmup_seconds, url, env), prefix="warm-up: ")
+    seconds = args.cached_seconds if MODES[run.mode] else args.uncached_seconds
+    result = wrk(run.clients, seconds, url, env)
+    failed = add_errors(run, result)
+    run.requests = result["requests"]
+    run.ok = run.requests - failed
+    run.seconds = result["duration_us"] / 1e6
+    run.latency_ms = {name: value / 1000 for name, value in result["latency_us"].items()}
 
 
 # -- setup ---------------------------------------------------------------------------------------
@@ -516,8 +501,18 @@ def machine() -> dict[str, str]:
 HEADER = ("mode", "clients", "requests", "errors", "tokens/s", "p50 ms", "p99 ms")
 
 
+def markdown_table(rows: list[tuple[str, ...]], left: int = 1) -> str:
+    """A Markdown table, its columns padded so that it reads as well on a terminal; the first ``left`` align left."""
+    widths = [max(3, *(len(row[i]) for row in rows)) for i in range(len(rows[0]))]
+    rule = ["-" * w if i < left else "-" * (w - 1) + ":" for i, w in enumerate(widths)]
+    lines = []
+    for row in [rows[0], rule, *rows[1:]]:
+        cells = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def table(runs: list[Run]) -> str:
-    """A Markdown table, its columns padded so that it reads as well on a terminal."""
     rows = [HEADER]
     for run in runs:
         rows.append(
@@ -527,34 +522,57 @@ def table(runs: list[Run]) -> str:
                 str(run.requests),
                 str(run.error_count) + (" (failed run)" if run.error_count else ""),
                 f"{run.tokens_per_second():.1f}",
-                f"{run.percentile_ms(50):.1f}",
-                f"{run.percentile_ms(99):.1f}",
+                f"{run.percentile_ms('p50'):.1f}",
+                f"{run.percentile_ms('p99'):.1f}",
             )
         )
-    widths = [max(3, *(len(row[i]) for row in rows)) for i in range(len(HEADER))]
-    rule = ["-" * widths[0]] + ["-" * (w - 1) + ":" for w in widths[1:]]
-    lines = []
-    for row in [rows[0], rule, *rows[1:]]:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows)
+
+
+def summary(runs: list[Run], bcrypt_limit: float) -> dict[str, str]:
+    """The issue's figures: cached tokens/s and p99 at 8 clients, uncached tokens/s over the bcrypt limit."""
+    at = {(run.mode, run.clients): run for run in runs}
+    cached, uncached = at.get(("cached", SUMMARY_CLIENTS)), at.get(("uncached", SUMMARY_CLIENTS))
+    return {
+        f"cached_tps_{SUMMARY_CLIENTS}": f"{cached.tokens_per_second():.0f}" if cached else "n/a",
+        f"cached_p99_ms_{SUMMARY_CLIENTS}": f"{cached.percentile_ms('p99'):.1f}" if cached else "n/a",
+        "uncached_vs_bcrypt": f"{uncached.tokens_per_second() / bcrypt_limit:.2f}" if uncached else "n/a",
+    }
+
+
+def summary_table(figures: dict[str, str]) -> str:
+    return markdown_table([("metric", "value"), *figures.items()])
 
 
 def notes(runs: list[Run]) -> list[str]:
     found = []
     for run in runs:
-        where = f"{run.mode}, {run.clients} clients"
         if run.errors:
             kinds = ", ".join(f"{n} x {kind}" for kind, n in run.errors.most_common())
-            found.append(f"{where}: errors: {kinds}.")
-        if run.reconnects:
-            found.append(f"{where}: {run.reconnects} keep-alive connections closed by the server were reopened.")
-        if run.time_capped:
-            found.append(f"{where}: stopped at the time cap after {run.requests} requests.")
+            found.append(f"{run.mode}, {run.clients} clients: errors: {kinds}.")
     return found
 
 
-def report(runs: list[Run], info: dict[str, str], settings: dict[str, str], started: dt.datetime, took: float) -> str:
+def earlier(previous: str) -> str:
+    """What the new file keeps of the old one: its run's Summary (dated) first, then its Before section."""
+    kept = []
+    stamp = re.search(r"^Run on (.+?) UTC", previous, re.MULTILINE)
+    figures = re.search(r"^## Summary\n(.*?)(?=^## |\Z)", previous, re.MULTILINE | re.DOTALL)
+    if stamp and figures:
+        body = figures.group(1).strip()
+        kept.append(f"### {stamp.group(1)} UTC (the run this one replaced)\n\n{body}\n")
+    before = previous.find(f"\n{BEFORE}\n")
+    if before >= 0:
+        older = previous[before + len(BEFORE) + 2 :].strip()
+        if older:
+            kept.append(older + "\n")
+    return "\n".join(kept)
+
+
+def report(  # noqa: PLR0913 - one argument per part of the file
+    runs: list[Run], info: dict[str, str], settings: dict[str, str], figures: dict[str, str], previous: str,
+    started: dt.datetime, took: float,
+) -> str:  # fmt: skip
     lines = [
         "# Token server benchmark",
         "",
@@ -566,7 +584,7 @@ def report(runs: list[Run], info: dict[str, str], settings: dict[str, str], star
         "",
         *(f"- {key}: {value}" for key, value in info.items()),
         "",
-        "MariaDB, the server and the clients all ran on this machine and shared its cores.",
+        "MariaDB, the server and the load generator (wrk) all ran on this machine and shared its cores.",
         "",
         "## Settings",
         "",
@@ -574,15 +592,26 @@ def report(runs: list[Run], info: dict[str, str], settings: dict[str, str], star
         "",
         "## Results",
         "",
-        "tokens/s counts the successful answers over the timed part of a run; p50 and p99 are the",
-        "latencies of the successful requests as the clients saw them (nearest rank).",
+        "tokens/s counts the answers that were a 200 with a token, over the timed part of a run; p50 and p99",
+        "are wrk's latencies of the timed requests (every answer; a run with errors is marked).",
         "",
         table(runs),
         "",
     ]
     found = notes(runs)
-    lines += ["## Notes", "", *(f"- {note}" for note in found), ""] if found else ["No errors, no reconnects.", ""]
-    return "\n".join(lines)
+    lines += ["## Notes", "", *(f"- {note}" for note in found), ""] if found else ["No errors.", ""]
+    lines += [
+        "## Summary",
+        "",
+        summary_table(figures),
+        "",
+        f"`uncached_vs_bcrypt`: uncached tokens/s at {SUMMARY_CLIENTS} clients over the bcrypt limit "
+        "(usable cores / time of one bcrypt check, see Settings).",
+        "",
+    ]
+    kept = earlier(previous)
+    lines += [BEFORE, "", kept] if kept else []
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -593,17 +622,23 @@ def counts(text: str) -> list[int]:
     return values
 
 
+def role_workers() -> int:
+    """The role token_auth's default (token_auth_workers: 0): one worker per CPU of the host, at least 2."""
+    return max(os.cpu_count() or 1, 2)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=role_workers(), help="default: as the role, %(default)s")
     parser.add_argument("--bcrypt-rounds", type=int, default=10, help="bcrypt cost (default: production's 10)")
     parser.add_argument("--clients", type=counts, default=[1, 8, 32], help="concurrencies (default 1,8,32)")
-    parser.add_argument("--cached-requests", type=int, default=2000, help="per run (default %(default)s)")
-    parser.add_argument("--uncached-requests", type=int, default=300, help="per run (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed requests per client (default %(default)s)")
-    parser.add_argument("--max-run-seconds", type=float, default=60, help="time cap per run (default %(default)s)")
+    parser.add_argument("--cached-seconds", type=float, default=10, help="per timed run (default %(default)s)")
+    parser.add_argument("--uncached-seconds", type=float, default=15, help="per timed run (default %(default)s)")
+    parser.add_argument("--warmup-seconds", type=float, default=2, help="untimed, per run (default %(default)s)")
+    parser.add_argument("--checks", type=int, default=4, help="tokens decoded per run (default %(default)s)")
     parser.add_argument("--bcrypt-checks", type=int, default=20, help="bcrypt verifies timed (default %(default)s)")
     parser.add_argument("--modes", default="cached,uncached", help="default %(default)s")
+    parser.add_argument("--key-type", choices=sorted(KEY_TYPES), default="rsa", help="signing key (default rsa)")
     parser.add_argument("--scope", default=DEFAULT_SCOPE, help="the requested scope (default %(default)s)")
     parser.add_argument("--image", default=MARIADB_IMAGE, help="MariaDB image (default %(default)s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default: %(default)s)")
@@ -613,8 +648,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--modes: choose among {', '.join(MODES)}")
     if not 1 <= args.workers <= 64 or not 4 <= args.bcrypt_rounds <= 16:
         parser.error("--workers must be 1..64 and --bcrypt-rounds 4..16 (the server's own limits)")
-    if min(args.cached_requests, args.uncached_requests, args.bcrypt_checks) < 1 or args.warmup < 1:
-        parser.error("request counts, --warmup and --bcrypt-checks must be at least 1")
+    if min(args.cached_seconds, args.uncached_seconds, args.checks, args.bcrypt_checks) < 1:
+        parser.error("run times, --checks and --bcrypt-checks must be at least 1")
+    if args.warmup_seconds < 0:
+        parser.error("--warmup-seconds must not be negative")
+    if not os.access(WRK, os.X_OK):
+        parser.error(f"wrk is needed (not found at {WRK}): apt-get install wrk")
     return args
 
 
@@ -624,12 +663,16 @@ def expected_access(scope: str) -> dict[str, list[str]]:
     return {f"{kind}:{name}": sorted(actions.split(","))}
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def benchmark(args: argparse.Namespace, workdir: Path, db: MariaDB, servers: list[Server]) -> tuple[list[Run], dict]:
     log(f"starting MariaDB ({db.name}, {args.image})")
     db.start()
-    log(f"MariaDB healthy on 127.0.0.1:{db.port}")
+    log(f"MariaDB healthy on {db.host}:{db.port}")
     write_secret(workdir / "db-password", db.password)
-    signer = write_signing_pair(workdir)
+    signer = write_signing_pair(workdir, args.key_type)
     env = server_env(workdir / "metrics")
     setup_config = write_config(workdir, args.modes[0], db, signer, args, free_port())
     password = populate(setup_config, env, db, workdir, args.bcrypt_rounds)
@@ -638,8 +681,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, db: MariaDB, servers: lis
     log(f"bcrypt: {per_check:.1f} ms per check")
 
     path = "/token?" + urllib.parse.urlencode({"service": SERVICE, "scope": args.scope})
-    credentials = base64.b64encode(f"{USER}:{password}".encode()).decode()
-    headers = {"Authorization": f"Basic {credentials}", "Connection": "keep-alive"}
+    authorization = "Basic " + base64.b64encode(f"{USER}:{password}".encode()).decode()
     expected = expected_access(args.scope)
     runs = []
     for mode in args.modes:
@@ -650,34 +692,48 @@ def benchmark(args: argparse.Namespace, workdir: Path, db: MariaDB, servers: lis
         server.start()
         try:
             for clients in args.clients:
-                total = args.cached_requests if MODES[mode] else args.uncached_requests
-                run = Run(mode, clients, requests=total)
-                log(f"{mode}: {total} requests from {clients} clients")
-                run_load(run, port, path, headers, args, expected)
+                run = Run(mode, clients)
+                log(f"{mode}: wrk with {clients} connections")
+                run_load(run, port, path, authorization, args, expected)
                 if not server.alive():
                     raise BenchError(f"the server stopped during the run:\n{server.log_tail()}")
                 log(
                     f"{mode}, {clients} clients: {run.tokens_per_second():.1f} tokens/s, "
-                    f"p50 {run.percentile_ms(50):.1f} ms, p99 {run.percentile_ms(99):.1f} ms, "
+                    f"p50 {run.percentile_ms('p50'):.1f} ms, p99 {run.percentile_ms('p99'):.1f} ms, "
                     f"{run.error_count} errors"
                 )
                 runs.append(run)
         finally:
             server.stop()
+    cores = usable_cores()
     settings = {
-        "gunicorn": f"{args.workers} workers x {THREADS_PER_WORKER} threads (gthread), log level info",
+        "gunicorn": f"{args.workers} {WORKER_CLASS} workers, as `dockyard-auth serve` runs them; log level info",
         "bcrypt": f"cost {args.bcrypt_rounds}; {per_check:.1f} ms per check on this machine "
-        f"(median of {args.bcrypt_checks} passlib verifies, measured before the server started)",
+        f"(median of {args.bcrypt_checks} passlib verifies, measured before the server started); the limit "
+        f"{cores} cores / {per_check:.1f} ms = {cores / per_check * 1000:.1f} checks/s",
         "credential cache": "cached: security.credential_cache_ttl 60 s; uncached: 0 (a bcrypt check per request)",
+        "signing key": f"{KEY_TYPES[args.key_type][0]}, self-signed, as registry_pki's token_signing makes it",
         "request": f"`GET /token?service={SERVICE}&scope={args.scope}` with Basic auth of the user `{USER}` "
         "(its personal namespace: pull and push granted)",
-        "clients": f"threads of the benchmark, each with its own keep-alive connection; {args.warmup} untimed "
-        "warm-up requests per client first",
-        "requests per run": f"cached {args.cached_requests}, uncached {args.uncached_requests} "
-        f"(time cap {args.max_run_seconds:.0f} s per run)",
-        "MariaDB": f"{mariadb_version(db)} (image {args.image}), in a container on a loopback port",
+        "load": f"wrk {wrk_version()}, closed loop: one connection per client "
+        "(reopened when the server closes it), one request in flight "
+        f"on each; before each timed run {args.checks} requests on fresh connections whose tokens are decoded "
+        f"and checked, then {args.warmup_seconds:g} s of untimed wrk warm-up",
+        "timed run": f"cached {args.cached_seconds:g} s, uncached {args.uncached_seconds:g} s per concurrency",
+        "MariaDB": f"{mariadb_version(db)} (image {args.image}), in a container, reached "
+        + (
+            "at its address on docker's bridge (as the server reaches it on a docker network)"
+            if db.host != "127.0.0.1"
+            else "on a port published on loopback (through docker-proxy)"
+        ),
     }
-    return runs, settings
+    return runs, {"settings": settings, "bcrypt_limit": cores / per_check * 1000}
+
+
+def wrk_version() -> str:
+    proc = subprocess.run([WRK, "--version"], capture_output=True, text=True, check=False)
+    found = re.search(r"wrk (\S+)", proc.stdout + proc.stderr)
+    return found.group(1) if found else "(unknown version)"
 
 
 def _terminate(signum, _frame) -> None:
@@ -692,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     db = MariaDB(name=f"dockyard-bench-db-{secrets.token_hex(4)}", image=args.image)
     servers: list[Server] = []
     try:
-        runs, settings = benchmark(args, workdir, db, servers)
+        runs, found = benchmark(args, workdir, db, servers)
     except BenchError as exc:
         log(f"failed: {exc}")
         return 2
@@ -708,7 +764,9 @@ def main(argv: list[str] | None = None) -> int:
     took = time.monotonic() - clock
     info = machine()
     info["Load average before the run"] = " / ".join(f"{v:.2f}" for v in load) + " (1 / 5 / 15 min)"
-    text = report(runs, info, settings, started, took)
+    figures = summary(runs, found["bcrypt_limit"])
+    previous = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    text = report(runs, info, found["settings"], figures, previous, started, took)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     partial = args.output.with_name(args.output.name + ".tmp")  # ignored by git; renamed once complete
     partial.write_text(text, encoding="utf-8")
@@ -716,7 +774,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(runs))
     for note in notes(runs):
         print(f"note: {note}")
-    print(f"bcrypt: {settings['bcrypt']}")
+    print(summary_table(figures))
+    print(f"bcrypt: {found['settings']['bcrypt']}")
     print(f"took {took:.0f} s; results in {args.output}")
     return 1 if any(run.error_count for run in runs) else 0
 

@@ -126,8 +126,11 @@ step_tools() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
   command -v skopeo >/dev/null || missing+=(skopeo)
+  # wrk: the load generator of the benchmarks under bench/ (cheap enough in C
+  # that the benchmarks measure the server, not the client).
+  command -v wrk >/dev/null || missing+=(wrk)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "openssl, htpasswd and skopeo are installed"
+    say "openssl, htpasswd, skopeo and wrk are installed"
     return
   fi
   apt_install "${missing[@]}"
