@@ -529,6 +529,8 @@ def roles(shape: dict, materials: dict) -> dict:
         # network only (the registry's notifications reach the token server there).
         "socket_dir": SOCKET_DIR if behind_local_proxy else "",
         "socket_group": shape["nginx_group"] if behind_local_proxy else "",
+        # nginx logs every request; the registry then logs warnings and errors.
+        "request_log": not proxied,
         "publish": not behind_local_proxy,
         "bind_address": "0.0.0.0",  # noqa: S104 (published for the proxy on another host or for the clients)
         "networks": [NETWORK] if behind_local_proxy else [],

@@ -237,6 +237,7 @@ CASES = [
                         "timeout": "5s",
                         "threshold": 3,
                         "backoff": "2s",
+                        "ignore": {"actions": ["pull"]},
                     }
                 ]
             },
@@ -265,6 +266,28 @@ CASES = [
                     "jwks": f"{M}/token/token-signer.jwks.json",
                 }
             },
+            "health": HEALTH,
+        },
+    ),
+    (
+        "behind a proxy on this host: a socket, and no line per request (nginx logs them)",
+        {"socket_dir": "/var/lib/dockyard/registry-socket/", "request_log": False},
+        {},
+        {
+            "storage": {**FS, **NO_DELETE},
+            "http": {"net": "unix", "addr": "/var/lib/dockyard/registry-socket/registry.sock", "headers": NOSNIFF},
+            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "health": HEALTH,
+        },
+    ),
+    (
+        "the user's log level wins, the access log stays off",
+        {"request_log": "false"},
+        {"log": {"level": "info"}},
+        {
+            "storage": {**FS, **NO_DELETE},
+            "http": {"addr": ":5000", "headers": NOSNIFF},
+            "log": {"level": "info", "accesslog": {"disabled": True}},
             "health": HEALTH,
         },
     ),

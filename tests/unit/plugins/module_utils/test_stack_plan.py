@@ -166,6 +166,8 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
     assert r["delete_enabled"] is True
     # The proxy's nginx workers (www-data) may connect to the socket.
     assert r["socket_group"] == ("33" if r["socket_dir"] else "")
+    # nginx's log has a line per request; without a proxy the registry's own log keeps them.
+    assert r["request_log"] is (proxy is None)
 
     if proxy is None:
         assert plan["mode"] == "native"
