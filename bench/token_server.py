@@ -638,7 +638,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checks", type=int, default=4, help="tokens decoded per run (default %(default)s)")
     parser.add_argument("--bcrypt-checks", type=int, default=20, help="bcrypt verifies timed (default %(default)s)")
     parser.add_argument("--modes", default="cached,uncached", help="default %(default)s")
-    parser.add_argument("--key-type", choices=sorted(KEY_TYPES), default="rsa", help="signing key (default rsa)")
+    parser.add_argument("--key-type", choices=sorted(KEY_TYPES), default="ecdsa", help="signing key (default ecdsa)")
     parser.add_argument("--scope", default=DEFAULT_SCOPE, help="the requested scope (default %(default)s)")
     parser.add_argument("--image", default=MARIADB_IMAGE, help="MariaDB image (default %(default)s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default: %(default)s)")
