@@ -4,8 +4,9 @@
 
 A results file is Markdown in sections (``## ...`` headings). Its ``## Summary`` holds a
 ``| metric | value |`` table of the latest run; ``## Before`` holds earlier figures, which a rewrite
-keeps as they are (and ``--before`` adds the replaced file's summary to). Used by
-bench/transfer.py and bench/auth_rate.py.
+keeps as they are (and ``--before`` adds the replaced file's summary to). Also the self-signed
+certificates the benchmarks make for the servers they start. Used by bench/transfer.py,
+bench/auth_rate.py and bench/token_server.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ import platform
 import resource
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 
 SUMMARY = "Summary"
 BEFORE = "Before"
@@ -54,23 +60,27 @@ def command_output(*argv: str, timeout: int = 60) -> str:
     return "unknown"
 
 
-def machine() -> dict[str, str]:
-    """CPU, memory, OS and kernel, the docker engine and client."""
+def machine(docker: bool = True) -> dict[str, str]:
+    """CPU, memory, OS and kernel, the docker engine and client (unless ``docker`` is false), Python."""
     cpuinfo = _read("/proc/cpuinfo")
     cpu = _field(cpuinfo, "model name") or _field(cpuinfo, "Model") or platform.processor() or "unknown"
     mem_kb = _field(_read("/proc/meminfo"), "MemTotal").split()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
+    info = {
         "CPU": f"{cpu}, {os.cpu_count()} logical cores ({usable} usable by this process)",
         "Memory": f"{int(mem_kb[0]) / 1024 / 1024:.1f} GiB" if mem_kb else "unknown",
         "OS": f"{_field(_read('/etc/os-release'), 'PRETTY_NAME', '=') or platform.system()}, "
         f"kernel {platform.release()} ({platform.machine()})",
-        "Docker": "engine "
-        + command_output("docker", "version", "--format", "{{.Server.Version}}")
-        + ", client "
-        + command_output("docker", "version", "--format", "{{.Client.Version}}"),
-        "Python": platform.python_version(),
     }
+    if docker:
+        info["Docker"] = (
+            "engine "
+            + command_output("docker", "version", "--format", "{{.Server.Version}}")
+            + ", client "
+            + command_output("docker", "version", "--format", "{{.Client.Version}}")
+        )
+    info["Python"] = platform.python_version()
+    return info
 
 
 def checkout_state(root: Path) -> str:
@@ -89,6 +99,37 @@ def checkout_state(root: Path) -> str:
 
 def load_average() -> str:
     return " / ".join(f"{v:.2f}" for v in os.getloadavg()) + " (1 / 5 / 15 min)"
+
+
+# -- certificates for the servers a benchmark starts -----------------------------------------------
+def self_signed(
+    key, common_name: str, *, days: int = 1, extensions: Iterable[tuple[x509.ExtensionType, bool]] = ()
+) -> x509.Certificate:
+    """A certificate for ``key`` signed by itself (SHA-256), valid from five minutes ago for ``days``; each
+    of ``extensions`` is (extension, critical)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
+def write_key_and_certificate(key, cert: x509.Certificate, key_path: Path, cert_path: Path) -> None:
+    """The key as unencrypted PKCS #8 PEM readable by its owner only, the certificate as PEM."""
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 # -- where the CPU goes --------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import importlib.metadata
 import json
 import math
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -41,10 +40,20 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from _report import (
+    load_average,
+    log,
+    machine,
+    read_text,
+    self_signed,
+    summary_table,
+    table,
+    utc_now,
+    write_key_and_certificate,
+    write_results,
+)
+from _stack import BenchError, docker
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "services" / "auth" / "src"
@@ -75,22 +84,7 @@ SERVER_READY_TIMEOUT = 60
 SERVER_STOP_TIMEOUT = 30
 
 
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 # -- MariaDB in a container ----------------------------------------------------------------------
-def docker(*args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        raise BenchError(f"docker {' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr.strip()[-1000:]}")
-    return proc
-
-
 @dataclass
 class MariaDB:
     name: str
@@ -156,24 +150,8 @@ KEY_TYPES = {
 def write_signing_pair(directory: Path, key_type: str) -> tuple[Path, Path]:
     """A self-signed key and certificate, as registry_pki makes for the token signer."""
     key = KEY_TYPES[key_type][1]()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard bench token signer")])
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
     key_path, cert_path = directory / "token-signer.key", directory / "token-signer.crt"
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_key_and_certificate(key, self_signed(key, "dockyard bench token signer"), key_path, cert_path)
     return key_path, cert_path
 
 
@@ -447,21 +425,6 @@ def bcrypt_ms(rounds: int, checks: int) -> float:
 
 
 # -- the machine ---------------------------------------------------------------------------------
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def _field(text: str, key: str, sep: str = ":") -> str:
-    for line in text.splitlines():
-        name, found, value = line.partition(sep)
-        if found and name.strip() == key:
-            return value.strip().strip('"')
-    return ""
-
-
 def _version(*distributions: str) -> str:
     for name in distributions:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
@@ -469,18 +432,10 @@ def _version(*distributions: str) -> str:
     return f"{distributions[0]} (not installed)"
 
 
-def machine() -> dict[str, str]:
-    cpuinfo = _read("/proc/cpuinfo")
-    cpu = _field(cpuinfo, "model name") or _field(cpuinfo, "Model") or platform.processor() or "unknown"
-    mem_kb = _field(_read("/proc/meminfo"), "MemTotal").split()
-    memory = f"{int(mem_kb[0]) / 1024 / 1024:.1f} GiB" if mem_kb else "unknown"
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+def machine_and_libraries() -> dict[str, str]:
+    """The machine as the other benchmarks describe it (but docker), and the server's libraries."""
     return {
-        "CPU": f"{cpu}, {os.cpu_count()} logical cores ({usable} usable by this process)",
-        "Memory": memory,
-        "OS": f"{_field(_read('/etc/os-release'), 'PRETTY_NAME', '=') or platform.system()}, "
-        f"kernel {platform.release()} ({platform.machine()})",
-        "Python": platform.python_version(),
+        **machine(docker=False),
         "Libraries": ", ".join(
             _version(*names)
             for names in (
@@ -501,19 +456,8 @@ def machine() -> dict[str, str]:
 HEADER = ("mode", "clients", "requests", "errors", "tokens/s", "p50 ms", "p99 ms")
 
 
-def markdown_table(rows: list[tuple[str, ...]], left: int = 1) -> str:
-    """A Markdown table, its columns padded so that it reads as well on a terminal; the first ``left`` align left."""
-    widths = [max(3, *(len(row[i]) for row in rows)) for i in range(len(rows[0]))]
-    rule = ["-" * w if i < left else "-" * (w - 1) + ":" for i, w in enumerate(widths)]
-    lines = []
-    for row in [rows[0], rule, *rows[1:]]:
-        cells = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def table(runs: list[Run]) -> str:
-    rows = [HEADER]
+def runs_table(runs: list[Run]) -> str:
+    rows = []
     for run in runs:
         rows.append(
             (
@@ -526,7 +470,7 @@ def table(runs: list[Run]) -> str:
                 f"{run.percentile_ms('p99'):.1f}",
             )
         )
-    return markdown_table(rows)
+    return table(HEADER, rows)
 
 
 def summary(runs: list[Run], bcrypt_limit: float) -> dict[str, str]:
@@ -538,10 +482,6 @@ def summary(runs: list[Run], bcrypt_limit: float) -> dict[str, str]:
         f"cached_p99_ms_{SUMMARY_CLIENTS}": f"{cached.percentile_ms('p99'):.1f}" if cached else "n/a",
         "uncached_vs_bcrypt": f"{uncached.tokens_per_second() / bcrypt_limit:.2f}" if uncached else "n/a",
     }
-
-
-def summary_table(figures: dict[str, str]) -> str:
-    return markdown_table([("metric", "value"), *figures.items()])
 
 
 def notes(runs: list[Run]) -> list[str]:
@@ -595,7 +535,7 @@ def report(  # noqa: PLR0913 - one argument per part of the file
         "tokens/s counts the answers that were a 200 with a token, over the timed part of a run; p50 and p99",
         "are wrk's latencies of the timed requests (every answer; a run with errors is marked).",
         "",
-        table(runs),
+        runs_table(runs),
         "",
     ]
     found = notes(runs)
@@ -603,7 +543,7 @@ def report(  # noqa: PLR0913 - one argument per part of the file
     lines += [
         "## Summary",
         "",
-        summary_table(figures),
+        summary_table(list(figures.items())),
         "",
         f"`uncached_vs_bcrypt`: uncached tokens/s at {SUMMARY_CLIENTS} clients over the bcrypt limit "
         "(usable cores / time of one bcrypt check, see Settings).",
@@ -743,7 +683,7 @@ def _terminate(signum, _frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    started, clock, load = dt.datetime.now(dt.UTC), time.monotonic(), os.getloadavg()
+    started, clock, load = utc_now(), time.monotonic(), load_average()
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
     db = MariaDB(name=f"dockyard-bench-db-{secrets.token_hex(4)}", image=args.image)
     servers: list[Server] = []
@@ -762,19 +702,15 @@ def main(argv: list[str] | None = None) -> int:
         db.remove()
         shutil.rmtree(workdir, ignore_errors=True)
     took = time.monotonic() - clock
-    info = machine()
-    info["Load average before the run"] = " / ".join(f"{v:.2f}" for v in load) + " (1 / 5 / 15 min)"
+    info = machine_and_libraries()
+    info["Load average before the run"] = load
     figures = summary(runs, found["bcrypt_limit"])
-    previous = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-    text = report(runs, info, found["settings"], figures, previous, started, took)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.output.with_name(args.output.name + ".tmp")  # ignored by git; renamed once complete
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(args.output)
-    print(table(runs))
+    previous = read_text(args.output)
+    write_results(args.output, report(runs, info, found["settings"], figures, previous, started, took))
+    print(runs_table(runs))
     for note in notes(runs):
         print(f"note: {note}")
-    print(summary_table(figures))
+    print(summary_table(list(figures.items())))
     print(f"bcrypt: {found['settings']['bcrypt']}")
     print(f"took {took:.0f} s; results in {args.output}")
     return 1 if any(run.error_count for run in runs) else 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime as dt
 import hashlib
 import ipaddress
 import math
@@ -48,9 +47,11 @@ from _report import (
     log,
     machine,
     read_text,
+    self_signed,
     summary_table,
     table,
     utc_now,
+    write_key_and_certificate,
     write_results,
 )
 from _stack import (
@@ -73,10 +74,9 @@ from _stack import (
     tar_header,
 )
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "transfer.md"
 REGISTRY_IMAGE = os.environ.get("DOCKYARD_REGISTRY_IMAGE", "dockyard/registry:latest")
@@ -146,31 +146,19 @@ def write_reference_certificate(directory: Path, like: Path) -> tuple[Path, Path
     else:
         size = stack_key.key_size if isinstance(stack_key, rsa.RSAPublicKey) else 2048
         key = rsa.generate_private_key(public_exponent=65537, key_size=size)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard bench reference registry")])
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
+    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    cert = self_signed(
+        key,
+        "dockyard bench reference registry",
+        extensions=[
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (x509.SubjectAlternativeName(names), False),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        ],
     )
     directory.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = directory / "server.key", directory / "server.crt"
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_key_and_certificate(key, cert, key_path, cert_path)
     return cert_path, key_path
 
 
