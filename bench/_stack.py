@@ -7,7 +7,8 @@ authentication it asks for (the registry's 401 challenge: Basic or Bearer), how 
 traffic reaches it (docker's userland proxy or not, nginx to the registry over TCP or a
 unix socket), and a small registry client over HTTPS that answers either challenge,
 pushes a small image and deletes images again. Used by bench/transfer.py and
-bench/auth_rate.py; it only ever talks to loopback addresses.
+bench/auth_rate.py (bench/token_server.py takes its docker helper); it only ever talks to
+loopback addresses.
 """
 
 from __future__ import annotations
