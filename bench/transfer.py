@@ -115,7 +115,7 @@ def write_image(directory: Path, size_mib: int) -> Image:
     partial = directory / "layer.partial"
     size = 0
     with partial.open("wb") as out:
-        for chunk in (tar_header("payload.bin", size_mib * MIB), *(None for _ in range(size_mib)), TAR_END):
+        for chunk in (tar_header("payload.bin", size_mib * MIB), *([None] * size_mib), TAR_END):
             data = encryptor.update(zeros) if chunk is None else chunk
             out.write(data)
             digest.update(data)
