@@ -14,6 +14,7 @@ refused. Which worker answered is read from the workers' Prometheus files
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import datetime as dt
 import http.client
@@ -37,6 +38,7 @@ from dockyard_auth.permissions import Role
 SRC = Path(__file__).resolve().parents[1] / "src"
 WORKERS = 2
 MAX_REQUESTS = 400  # a bound on the requests spent until every worker has answered enough
+PARALLEL = 4  # requests in flight at once, more than the workers
 
 
 def free_port() -> int:
@@ -125,12 +127,15 @@ def until_every_worker(port: int, metrics: Path, headers: dict, outcome: str, sc
     """Ask for tokens until each worker has answered at least twice with ``outcome`` since now; the answers."""
     start = token_answers(metrics)
     answers = []
-    for _request in range(MAX_REQUESTS):
-        answers.append(get(port, token_path(scope), headers))
-        now = token_answers(metrics)
-        done = [pid for pid in now if now[pid][outcome] - start.get(pid, Counter())[outcome] >= 2]
-        if len(done) == WORKERS:
-            return answers
+    # Requests in parallel: a sync worker takes one connection at a time, so while one is busy the others
+    # must accept. One after another, the kernel may hand every connection to the same idle worker.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        for _batch in range(MAX_REQUESTS // PARALLEL):
+            answers += pool.map(lambda _i: get(port, token_path(scope), headers), range(PARALLEL))
+            now = token_answers(metrics)
+            done = [pid for pid in now if now[pid][outcome] - start.get(pid, Counter())[outcome] >= 2]
+            if len(done) == WORKERS:
+                return answers
     pytest.fail(
         f"not every worker answered {outcome} twice in {MAX_REQUESTS} requests: {token_answers(metrics)} "
         f"(files {sorted(p.name for p in metrics.iterdir())}; last answer {answers[-1]})"
