@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The stack that ``make run`` deployed on this machine, as the benchmarks see it.
 
-Where its CA and the admin's password are (``inventory/dockyard-secrets/``), which
+Where its CA and the admin's password are (``stack_secrets_dir`` of ``inventory/localhost.yml``), which
 authentication it asks for (the registry's 401 challenge: Basic or Bearer), how the
 traffic reaches it (docker's userland proxy or not, nginx to the registry over TCP or a
 unix socket), and a small registry client over HTTPS that answers either challenge,
@@ -30,8 +30,19 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SECRETS = ROOT / "inventory" / "dockyard-secrets"
+INVENTORY = ROOT / "inventory" / "localhost.yml"
+
+
+def inventory_secrets_dir() -> Path:
+    """The secrets directory that make run's inventory names (stack_secrets_dir)."""
+    with INVENTORY.open(encoding="utf-8") as stream:
+        return Path(yaml.safe_load(stream)["all"]["vars"]["stack_secrets_dir"])
+
+
+DEFAULT_SECRETS = inventory_secrets_dir()
 DEFAULT_NAME = "registry.dockyard.test"
 DEFAULT_USER = "admin"
 # make run's containers (roles/registry, roles/proxy, roles/token_auth, roles/mariadb defaults).
