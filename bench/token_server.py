@@ -93,13 +93,15 @@ class MariaDB:
     user: str = "dockyard"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     root_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    host: str = "127.0.0.1"
-    port: int = 0
+    socket_dir: Path | None = None
     started: bool = False
 
-    def start(self) -> None:
+    def start(self, socket_dir: Path) -> None:
+        """Start the container with no network, its socket in ``socket_dir``, as site.yml runs it beside the server."""
+        socket_dir.mkdir(mode=0o755)
+        self.socket_dir = socket_dir
         docker(
-            "run", "-d", "--name", self.name, "-p", "127.0.0.1::3306",
+            "run", "-d", "--name", self.name, "--network", "none", "--volume", f"{socket_dir}:/run/mysqld",
             "-e", f"MARIADB_ROOT_PASSWORD={self.root_password}",
             "-e", f"MARIADB_DATABASE={self.database}",
             "-e", f"MARIADB_USER={self.user}",
@@ -120,17 +122,9 @@ class MariaDB:
                     + (logs.stdout + logs.stderr)[-3000:]
                 )
             time.sleep(1)
-        self.port = int(docker("port", self.name, "3306").stdout.split()[0].rsplit(":", 1)[1])
-        # The container's own address, as the role's server reaches MariaDB on a docker network: the port
-        # published on loopback goes through docker-proxy, which costs about as much CPU per query as MariaDB.
-        address = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", self.name)
-        for candidate in address.stdout.split():
-            with contextlib.suppress(OSError), socket.create_connection((candidate, 3306), timeout=2):
-                self.host, self.port = candidate, 3306
-                break
 
     def url(self) -> str:
-        return f"mysql+pymysql://{self.user}@{self.host}:{self.port}/{self.database}"
+        return f"mysql+pymysql://{self.user}@localhost/{self.database}?unix_socket={self.socket_dir}/mysqld.sock"
 
     def remove(self) -> None:
         if self.started:
@@ -609,8 +603,8 @@ def usable_cores() -> int:
 
 def benchmark(args: argparse.Namespace, workdir: Path, db: MariaDB, servers: list[Server]) -> tuple[list[Run], dict]:
     log(f"starting MariaDB ({db.name}, {args.image})")
-    db.start()
-    log(f"MariaDB healthy on {db.host}:{db.port}")
+    db.start(workdir / "mariadb-socket")
+    log(f"MariaDB healthy, its socket in {db.socket_dir}")
     write_secret(workdir / "db-password", db.password)
     signer = write_signing_pair(workdir, args.key_type)
     env = server_env(workdir / "metrics")
@@ -660,12 +654,8 @@ def benchmark(args: argparse.Namespace, workdir: Path, db: MariaDB, servers: lis
         f"on each; before each timed run {args.checks} requests on fresh connections whose tokens are decoded "
         f"and checked, then {args.warmup_seconds:g} s of untimed wrk warm-up",
         "timed run": f"cached {args.cached_seconds:g} s, uncached {args.uncached_seconds:g} s per concurrency",
-        "MariaDB": f"{mariadb_version(db)} (image {args.image}), in a container, reached "
-        + (
-            "at its address on docker's bridge (as the server reaches it on a docker network)"
-            if db.host != "127.0.0.1"
-            else "on a port published on loopback (through docker-proxy)"
-        ),
+        "MariaDB": f"{mariadb_version(db)} (image {args.image}), in a container with no network, reached through "
+        "its unix socket (as site.yml runs it beside the token server)",
     }
     return runs, {"settings": settings, "bcrypt_limit": cores / per_check * 1000}
 

@@ -45,13 +45,15 @@ SOCKET = f"{SOCKET_DIR}/registry.sock"
 NGINX_GROUPS = {"local": "33", "upstream": "101"}
 # Token mode: the token server's container (on NETWORK, and published on the
 # auth host's loopback for the proxy in host mode and for the access module),
-# MariaDB's container on an internal network of its own beside it.
+# and MariaDB's container beside it with no network at all: the token server
+# mounts the directory of its socket (a unix socket costs less per query than a
+# docker network's veth and bridge, and nothing else can reach the server).
 AUTH_CONTAINER = "dockyard-auth"
 AUTH_PORT = 5001
 AUTH_PREFIX = "/auth"
 ISSUER = "dockyard-auth"
-DATABASE_CONTAINER = "dockyard-mariadb"
-DATABASE_NETWORK = "dockyard-db"
+DATABASE_SOCKET_DIR = "/run/dockyard-mariadb"
+DATABASE_SOCKET = "/run/mysqld/mysqld.sock"  # in both containers: the directory is mounted at /run/mysqld
 DATABASE_PORT = 3306
 DATABASE_NAME = "dockyard"
 DATABASE_USER = "dockyard"
@@ -624,9 +626,10 @@ def _token_roles(shape: dict, m: dict, users: list[dict]) -> dict:
     local_db = bool(shape["database_host"]) and not remote_db
     if shape["database_url"]:
         url = shape["database_url"]
+    elif local_db:
+        url = f"mysql+pymysql://{DATABASE_USER}@localhost/{DATABASE_NAME}?unix_socket={DATABASE_SOCKET}"
     else:
-        db_address = DATABASE_CONTAINER if local_db else shape["database_host"]
-        url = f"mysql+pymysql://{DATABASE_USER}@{db_address}:{DATABASE_PORT}/{DATABASE_NAME}"
+        url = f"mysql+pymysql://{DATABASE_USER}@{shape['database_host']}:{DATABASE_PORT}/{DATABASE_NAME}"
     admin = users[0]
     token_auth = {
         "service": shape["address"],
@@ -645,8 +648,9 @@ def _token_roles(shape: dict, m: dict, users: list[dict]) -> dict:
         # The registry is on the token server's host (decide() refuses anything else), on its socket.
         "registry_url": f"unix:{SOCKET}",
         "networks": [NETWORK],
-        # Where MariaDB is reached: its internal network on this host, or '' (the default bridge, out to its host).
-        "database_network": DATABASE_NETWORK if local_db else "",
+        # MariaDB on this host: the directory of its socket, mounted at /run/mysqld ('' for one on another host,
+        # reached from the default bridge).
+        "database_socket_dir": DATABASE_SOCKET_DIR if local_db else "",
         # Who sends X-Forwarded-For: nginx in the host's network, through the port published on loopback, which
         # reaches the container from the bridge's gateway (other containers on the bridge stay untrusted).
         "trusted_proxy_networks": [],
@@ -661,13 +665,15 @@ def _token_roles(shape: dict, m: dict, users: list[dict]) -> dict:
             "user": DATABASE_USER,
             "password": m["database_password"],
             "publish": remote_db,
-            "networks": [] if remote_db else [DATABASE_NETWORK],
+            # On the token server's host MariaDB joins no network (reached through its socket only).
+            "networks": [],
+            "socket_dir": DATABASE_SOCKET_DIR,
             "tls": remote_db,
             "tls_certificate": m["database_cert"] if remote_db else "",
             "tls_key": m["database_key"] if remote_db else "",
-            # The application user's hosts: the token server's host (resolved on the database host), or any
-            # container on the internal network.
-            "client_hosts": [shape["auth_host"]] if remote_db else ["%"],
+            # The application user's hosts: the token server's host (resolved on the database host), or the
+            # socket (MariaDB's localhost).
+            "client_hosts": [shape["auth_host"]] if remote_db else ["localhost"],
             "require_ssl": remote_db,
         }
     access = dict(shape["access"])

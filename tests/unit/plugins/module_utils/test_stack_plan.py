@@ -271,14 +271,16 @@ DATABASE_TABLE = [
     (
         {},
         None,
-        ("web1", False, False, ["dockyard-db"], ["%"], "mysql+pymysql://dockyard@dockyard-mariadb:3306/dockyard",
-         "dockyard-db", "", [], ["server"]),
+        ("web1", False, False, [], ["localhost"],
+         "mysql+pymysql://dockyard@localhost/dockyard?unix_socket=/run/mysqld/mysqld.sock",
+         "/run/dockyard-mariadb", "", [], ["server"]),
     ),
     (
         {"database_hosts": ["web1"], "auth_hosts": ["web1"]},
         None,
-        ("web1", False, False, ["dockyard-db"], ["%"], "mysql+pymysql://dockyard@dockyard-mariadb:3306/dockyard",
-         "dockyard-db", "", [], ["server"]),
+        ("web1", False, False, [], ["localhost"],
+         "mysql+pymysql://dockyard@localhost/dockyard?unix_socket=/run/mysqld/mysqld.sock",
+         "/run/dockyard-mariadb", "", [], ["server"]),
     ),
     (
         {"database_hosts": ["db1"]},
@@ -300,7 +302,7 @@ def test_where_mariadb_runs(groups_changed, url, expected):
     groups = dict(TOPOLOGIES["local"][0], **groups_changed)
     plan = token_plan(groups, tls="self_signed", database_url=url)
     d, t = plan["database"], plan["token_auth"]
-    host, publish, tls, networks, clients, db_url, database_network, ca, resolve, certificates = expected
+    host, publish, tls, networks, clients, db_url, socket_dir, ca, resolve, certificates = expected
     if host is None:
         assert d == {}
         assert "database_root_password" not in plan["secret_files"]
@@ -310,10 +312,11 @@ def test_where_mariadb_runs(groups_changed, url, expected):
             host, publish, tls, networks, clients,
         )  # fmt: skip
         assert (d["require_ssl"], d["password"], d["root_password"]) == (tls, "DBPW", "DBROOT")
+        assert d["socket_dir"] == "/run/dockyard-mariadb"
         assert (d["tls_certificate"], d["tls_key"]) == (("DBCERT", "DBKEY") if tls else ("", ""))
         assert plan["given_secrets"] == []
-    assert (t["database_url"], t["database_network"], t["database_ca"], t["resolve_hosts"]) == (
-        db_url, database_network, ca, resolve,
+    assert (t["database_url"], t["database_socket_dir"], t["database_ca"], t["resolve_hosts"]) == (
+        db_url, socket_dir, ca, resolve,
     )  # fmt: skip
     assert t["networks"] == ["dockyard"]
     assert t["database_password"] == "DBPW"
