@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from dockyard_auth import schema
-from dockyard_auth.store import Store
-from dockyard_auth.throttle import Backoff
+from dockyard_auth.database import Reader
+from dockyard_auth.logins import LoginRecords
+from dockyard_auth.throttle import SUCCESS_REFRESH, Backoff
 
 ATTACKER, OWNER, ELSEWHERE = "198.51.100.7", "10.0.0.5", "10.0.0.99"
 
@@ -30,8 +31,9 @@ def clock():
 
 
 @pytest.fixture
-def worker(engine, clock):
+def worker(engine, mariadb, database, clock):
     """Back-off as one worker process sees it; call it again for another worker on the same database."""
+    readers = []
 
     def build(**overrides) -> Backoff:
         settings = {
@@ -41,9 +43,12 @@ def worker(engine, clock):
             "forget_after": 900,
             "known_address_ttl": 86400,
         }
-        return Backoff(store=Store(engine), clock=clock, **{**settings, **overrides})
+        readers.append(Reader(mariadb.url(database), mariadb.password, pool_size=2))
+        return Backoff(records=LoginRecords(engine, readers[-1]), clock=clock, **{**settings, **overrides})
 
-    return build
+    yield build
+    for reader in readers:
+        reader.dispose()
 
 
 def test_the_wait_starts_at_the_threshold_doubles_and_stops_at_each_cap(worker, clock):
@@ -170,3 +175,60 @@ def test_a_known_address_spares_its_account_from_the_address_hold(worker):
         backoff.failed(OWNER, f"guess-{n}")
     assert backoff.wait_time(OWNER, "alice") == 0
     assert backoff.wait_time(OWNER, "carol") == 60
+
+
+# -- what a success costs: a write only once the recorded one is SUCCESS_REFRESH old --------------------------
+def last_successes(engine) -> list[int]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(schema.login_successes.c.last_success_ms)).scalars().all())
+
+
+def log_in(backoff: Backoff, address: str, account: str) -> None:
+    """A login as the Authenticator makes it: the one read, then the success with what the read saw."""
+    hold = backoff.check(address, account)
+    assert hold.wait == 0
+    backoff.succeeded(address, account, hold=hold)
+
+
+def test_a_success_is_written_again_only_after_the_refresh_interval(worker, clock, engine):
+    backoff = worker()
+    log_in(backoff, OWNER, "alice")
+    first = int(clock.now * 1000)
+    assert last_successes(engine) == [first]
+    clock.now += SUCCESS_REFRESH - 1
+    log_in(backoff, OWNER, "alice")
+    assert last_successes(engine) == [first]  # recorded recently: nothing written
+    clock.now += 1
+    log_in(backoff, OWNER, "alice")
+    assert last_successes(engine) == [first + SUCCESS_REFRESH * 1000]
+    backoff.succeeded(OWNER, "alice")  # without what a read saw, a success is always written
+    assert last_successes(engine) == [int(clock.now * 1000)]
+
+
+def test_old_successes_are_dropped_when_a_success_is_written(worker, clock, engine):
+    backoff = worker()
+    log_in(backoff, ELSEWHERE, "bob")
+    log_in(backoff, OWNER, "alice")
+    clock.now += 86400 - 30
+    log_in(backoff, OWNER, "alice")  # bob's is not old enough yet
+    assert len(last_successes(engine)) == 2
+    clock.now += 31
+    log_in(backoff, OWNER, "alice")  # not written: alice's was recorded 31 s ago
+    assert len(last_successes(engine)) == 2
+    clock.now += SUCCESS_REFRESH
+    log_in(backoff, OWNER, "alice")
+    assert last_successes(engine) == [int(clock.now * 1000)]  # bob's, older than known_address_ttl, is gone
+
+
+def test_a_known_address_may_expire_up_to_the_refresh_interval_early(worker, clock):
+    """The documented price of writing a success once a minute: the last recorded one, not the last login, counts."""
+    backoff = worker()
+    log_in(backoff, OWNER, "alice")  # recorded
+    clock.now += SUCCESS_REFRESH - 1
+    log_in(backoff, OWNER, "alice")  # not recorded
+    clock.now += 86400 - SUCCESS_REFRESH  # the recorded login is 86399 s old, the last one 86340 s
+    for _ in range(6):
+        backoff.failed(ATTACKER, "alice")  # the account is held 5 s from now, except where it is known
+    assert backoff.wait_time(OWNER, "alice") == 0
+    clock.now += 2  # the recorded login is older than known_address_ttl; the last one is not
+    assert backoff.wait_time(OWNER, "alice") == 3

@@ -47,11 +47,13 @@ class TokenEndpoint:
         for cls, handler in list(handlers.items()):
             if not issubclass(cls, HTTPException):
                 handlers[cls] = self._noting(handler)
+        # GET /token's are answered in front of Flask, by the TokenGate (app.py).
+        self.app.wsgi_app.failed = self._noting(self.app.wsgi_app.failed)
 
     def _noting(self, handler):
-        def wrapper(exc):
+        def wrapper(exc, *rest):
             self.caught.append(exc)
-            return handler(exc)
+            return handler(exc, *rest)
 
         return wrapper
 

@@ -187,3 +187,29 @@ def test_every_worker_grants_what_the_database_says_now(served):
     server.store.remove_member("web", "alice")
     nothing = until_every_worker(port, metrics, alice, "ok", scope)
     assert {tuple(granted(body)) for _status, body in nothing} == {()}
+
+
+def test_each_token_is_logged_once_in_its_access_line_and_no_secret_is(served, tmp_path):
+    port, _metrics, _server = served
+    password = SEEDED_PASSWORDS["alice"]
+    tokens = []
+    for _request in range(3):
+        status, body = get(port, token_path("repository:web/app:pull,push"), basic("alice", password))
+        assert status == 200
+        tokens.append(json.loads(body)["token"])
+    assert get(port, token_path(), basic("alice", "not-her-password"))[0] == 401
+    log = tmp_path / "server.log"
+    # gunicorn writes a request's access line after its answer: wait for the four, a bounded number of times.
+    for _attempt in range(100):
+        if log.read_text().count('"GET /token"') >= 4:
+            break
+        time.sleep(0.1)
+    text = log.read_text()
+    lines = [line for line in text.splitlines() if '"GET /token"' in line]
+    assert len(lines) == 4, text[-3000:]
+    granted = [line for line in lines if "token for 'alice'" in line]
+    assert len(granted) == 3 and text.count("token for") == 3  # once per token, in its access line
+    for line in granted:
+        assert '"GET /token" 200 ' in line and line.endswith(" token for 'alice': repository:web/app:pull,push")
+    for secret in (password, "not-her-password", *tokens):
+        assert secret not in text

@@ -166,11 +166,11 @@ class Authenticator:
             return account.subject(), found.views
         robot = login is not None and login.kind == SubjectKind.ROBOT
         name = login.text if login else None
-        wait = self.backoff.wait_time(address, name, robot=robot)
-        if wait > 0:
-            raise Throttled(wait)
+        hold = self.backoff.check(address, name, robot=robot)
+        if hold.wait > 0:
+            raise Throttled(hold.wait)
         if self.hasher.verify(credentials.password, stored) and usable:
-            self.backoff.succeeded(address, name, robot=robot)
+            self.backoff.succeeded(address, name, robot=robot, hold=hold)
             self.cache.remember(login.kind.value, login.name, credentials.password, stored)
             return account.subject(), found.views
         self.backoff.failed(address, name, robot=robot)

@@ -23,7 +23,7 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
 
 from dockyard_auth import __version__, migrate, sync
-from dockyard_auth.app import Server, create_app
+from dockyard_auth.app import GRANT_ENVIRON_KEY, Server, create_app
 from dockyard_auth.config import Config, ConfigError, load, startup_warnings
 from dockyard_auth.database import make_engine
 from dockyard_auth.names import check_account_name
@@ -40,8 +40,11 @@ log = logging.getLogger("dockyard_auth")
 # others idle; the benchmark measured that, and more CPU per token for the threads' hand-offs. Slow clients do not
 # hold a worker: nginx in front buffers whole requests. bcrypt releases the GIL either way.
 WORKER_CLASS = "sync"
-# No query strings in the access log lines the registry's scopes would fill.
-ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+# No query strings in the access log lines the registry's scopes would fill. The last field is an issued
+# token's grant, "token for 'alice': repository:web/app:pull,push" ("-" on every other line): one line per
+# token says who got what. It holds no secret: a login name that is an account's, and the scopes granted.
+GRANT_ATOM = "{dockyard_auth.grant}e"  # gunicorn's name for the environ entry app.GRANT_ENVIRON_KEY
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss %({dockyard_auth.grant}e)s'
 
 
 class AccessLogger(glogging.Logger):
@@ -57,7 +60,7 @@ class AccessLogger(glogging.Logger):
         if isinstance(status, str):
             status = status.split(None, 1)[0]
         sent = getattr(resp, "sent", None)
-        return {
+        atoms = {
             "h": environ.get("REMOTE_ADDR", "-"),
             "m": environ.get("REQUEST_METHOD"),
             "U": environ.get("PATH_INFO"),
@@ -65,6 +68,9 @@ class AccessLogger(glogging.Logger):
             "b": str(sent) if sent is not None else "-",
             "L": "%d.%06d" % (request_time.seconds, request_time.microseconds),  # noqa: UP031 - gunicorn's own form
         }
+        if GRANT_ENVIRON_KEY in environ:  # absent, the line shows "-" (gunicorn's SafeAtoms)
+            atoms[GRANT_ATOM] = environ[GRANT_ENVIRON_KEY]
+        return atoms
 
 
 def _setup_logging(level: str) -> None:

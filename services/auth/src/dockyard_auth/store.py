@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.mysql import insert as upsert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -586,7 +586,7 @@ class Store:
         attempts = 3
         for attempt in range(attempts):
             try:
-                _retrying(run)
+                retrying(run)
                 return True
             except IntegrityError:
                 if self.event_seen(activity["event_id"]):
@@ -784,67 +784,6 @@ class Store:
             self._refuse_deleting_a_user_with_repositories(conn, name, user_id)
             conn.execute(delete(t.users).where(t.users.c.id == user_id))
 
-    # Failed and successful logins, for back-off (see throttle.py).
-
-    def blocked_until_ms(self, key_hashes: Iterable[str]) -> int:
-        """The latest time any of these keys is held back until (0: none is)."""
-        table = t.login_failures
-        with self.engine.connect() as conn:
-            value = conn.execute(select(func.max(table.c.blocked_until_ms)).where(table.c.key_hash.in_(key_hashes)))
-            return int(value.scalar() or 0)
-
-    def record_failure(self, key_hash: str, now_ms: int, forget_before_ms: int, hold_ms: Callable[[int], int]) -> int:
-        """Count one more failure for a key and hold it back ``hold_ms(count)``; returns the count.
-
-        A count whose last failure came before ``forget_before_ms`` starts again
-        at one. The count goes up in one statement, so that workers failing at
-        once each count.
-        """
-        table = t.login_failures
-        count = upsert(table).values(key_hash=key_hash, failures=1, blocked_until_ms=0, last_failure_ms=now_ms)
-        # Assigned left to right: the count is reset or raised before the time moves on.
-        count = count.on_duplicate_key_update(
-            [
-                ("failures", case((table.c.last_failure_ms < forget_before_ms, 1), else_=table.c.failures + 1)),
-                ("last_failure_ms", now_ms),
-            ]
-        )
-
-        def run() -> int:
-            with self.engine.begin() as conn:
-                conn.execute(count)
-                failures = conn.execute(select(table.c.failures).where(table.c.key_hash == key_hash)).scalar_one()
-                hold = hold_ms(failures)
-                if hold > 0:
-                    conn.execute(
-                        update(table).where(table.c.key_hash == key_hash).values(blocked_until_ms=now_ms + hold)
-                    )
-                return failures
-
-        return _retrying(run)
-
-    def forget_failures(self, before_ms: int) -> None:
-        """Drop the failure counts whose last failure came before ``before_ms``."""
-        table = t.login_failures
-        _retrying(lambda: self._execute(delete(table).where(table.c.last_failure_ms < before_ms)))
-
-    def record_success(self, key_hash: str, now_ms: int) -> None:
-        table = t.login_successes
-        seen = upsert(table).values(key_hash=key_hash, last_success_ms=now_ms)
-        _retrying(lambda: self._execute(seen.on_duplicate_key_update(last_success_ms=now_ms)))
-
-    def succeeded_since(self, key_hash: str, since_ms: int) -> bool:
-        table = t.login_successes
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(table.c.key_hash).where(table.c.key_hash == key_hash, table.c.last_success_ms >= since_ms)
-            )
-            return found.first() is not None
-
-    def forget_successes(self, before_ms: int) -> None:
-        table = t.login_successes
-        _retrying(lambda: self._execute(delete(table).where(table.c.last_success_ms < before_ms)))
-
     # Proxy notices, for /healthz.
 
     def note_forwarded(self, peer: str, now_ms: int) -> None:
@@ -854,7 +793,7 @@ class Store:
         noted = noted.on_duplicate_key_update(
             requests=table.c.requests + 1, last_seen_ms=func.greatest(table.c.last_seen_ms, now_ms)
         )
-        _retrying(lambda: self._execute(noted))
+        retrying(lambda: self._execute(noted))
 
     def forwarded_since(self, since_ms: int) -> list[dict]:
         """The peers noted at or after ``since_ms``, the one seen last first."""
@@ -872,8 +811,11 @@ class Store:
             conn.execute(statement)
 
 
-def _retrying(run: Callable, attempts: int = 3):
-    """Run a transaction again when MariaDB rolled it back for a deadlock or a lock wait."""
+def retrying(run: Callable, attempts: int = 3):
+    """Run a transaction again when MariaDB rolled it back for a deadlock or a lock wait.
+
+    The one transaction helper of the store and of the back-off's records (logins.py).
+    """
     for attempt in range(attempts):
         try:
             return run()

@@ -11,7 +11,8 @@ import pytest
 from gunicorn import glogging
 from gunicorn.config import Config
 
-from dockyard_auth.cli import ACCESS_LOG_FORMAT, AccessLogger
+from dockyard_auth.app import GRANT_ENVIRON_KEY
+from dockyard_auth.cli import ACCESS_LOG_FORMAT, GRANT_ATOM, AccessLogger
 
 
 def line(logger_class, resp, environ, took) -> str:
@@ -42,3 +43,22 @@ def test_the_line_is_gunicorns(status, sent, took):
     ours = line(AccessLogger, resp, environ, took)
     assert ours == line(glogging.Logger, resp, environ, took)
     assert "secret" not in ours  # no query string
+
+
+def test_an_issued_tokens_grant_ends_its_line_and_no_other():
+    resp = SimpleNamespace(status="200 OK", sent=812, headers=[("Content-Type", "application/json")])
+    environ = {
+        "REMOTE_ADDR": "192.0.2.7",
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/token",
+        "QUERY_STRING": "service=registry",
+        "RAW_URI": "/token?service=registry",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    took = dt.timedelta(microseconds=3100)
+    granted = {**environ, GRANT_ENVIRON_KEY: "token for 'alice': repository:web/app:pull,push"}
+    assert GRANT_ATOM == "{%s}e" % GRANT_ENVIRON_KEY  # noqa: UP031 - gunicorn's name for an environ entry
+    ours = line(AccessLogger, resp, granted, took)
+    assert ours == line(glogging.Logger, resp, granted, took)
+    assert ours == """192.0.2.7 "GET /token" 200 812 0.003100s token for 'alice': repository:web/app:pull,push"""
+    assert line(AccessLogger, resp, environ, took) == '192.0.2.7 "GET /token" 200 812 0.003100s -'
