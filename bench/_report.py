@@ -218,6 +218,22 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]], left: int = 1) -
     return "\n".join(lines)
 
 
+def context_lines(level: str, machine_info: dict, shared: str, settings: dict) -> list[str]:
+    """A results file's Machine and Settings sections (headings at ``level``, e.g. "##"), with what shared the cores."""
+    return [
+        f"{level} Machine",
+        "",
+        *(f"- {key}: {value}" for key, value in machine_info.items()),
+        "",
+        shared,
+        "",
+        f"{level} Settings",
+        "",
+        *(f"- {key}: {value}" for key, value in settings.items()),
+        "",
+    ]
+
+
 def summary_table(metrics: list[tuple[str, str]]) -> str:
     return table(("metric", "value"), metrics, left=1)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from _report import log
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventory" / "localhost.yml"
@@ -57,6 +58,19 @@ HTTP_TIMEOUT = 60
 
 class BenchError(Exception):
     """The benchmark cannot go on; the message says why."""
+
+
+@contextlib.contextmanager
+def exit_status():
+    """A BenchError ends the benchmark with status 2 and Ctrl-C with 130 (SystemExit: the caller's clean-up runs)."""
+    try:
+        yield
+    except BenchError as exc:
+        log(f"failed: {exc}")
+        raise SystemExit(2) from exc
+    except KeyboardInterrupt as exc:
+        log("interrupted")
+        raise SystemExit(130) from exc
 
 
 def docker(*args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:

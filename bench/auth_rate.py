@@ -35,6 +35,7 @@ from _report import (
     before_section,
     checkout_state,
     command_output,
+    context_lines,
     cpu_table,
     load_average,
     log,
@@ -57,6 +58,7 @@ from _stack import (
     Pushed,
     Registry,
     Stack,
+    exit_status,
     image_versions,
     stack_path,
     stored_hash,
@@ -205,16 +207,13 @@ def mode_section(data: dict) -> str:
         "",
         f"Run on {data['started']:%Y-%m-%d %H:%M} UTC; the whole benchmark took {data['took']:.0f} s.",
         "",
-        "### Machine",
-        "",
-        *(f"- {key}: {value}" for key, value in data["machine"].items()),
-        "",
-        "wrk, nginx, the registry (and in token mode the token server) all ran on this machine and shared its cores.",
-        "",
-        "### Settings",
-        "",
-        *(f"- {key}: {value}" for key, value in data["settings"].items()),
-        "",
+        *context_lines(
+            "###",
+            data["machine"],
+            "wrk, nginx, the registry (and in token mode the token server) all ran on this machine and shared its "
+            "cores.",
+            data["settings"],
+        ),
         "### Results",
         "",
         "requests/s counts every answer over the timed run; p50 and p99 are wrk's latencies (corrected for",
@@ -384,13 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-auth-"))
     pushed: list[tuple[Registry, Pushed]] = []
     try:
-        data = benchmark(args, workdir, pushed)
-    except BenchError as exc:
-        log(f"failed: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+        with exit_status():
+            data = benchmark(args, workdir, pushed)
     finally:
         for registry, image in pushed:
             log(f"deleting {image.repository}")

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _report import (
+    context_lines,
     load_average,
     log,
     machine,
@@ -52,7 +53,7 @@ from _report import (
     write_key_and_certificate,
     write_results,
 )
-from _stack import BenchError, docker
+from _stack import BenchError, docker, exit_status
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -521,16 +522,12 @@ def report(  # noqa: PLR0913 - one argument per part of the file
         "",
         f"Run on {started:%Y-%m-%d %H:%M} UTC; the whole benchmark took {took:.0f} s.",
         "",
-        "## Machine",
-        "",
-        *(f"- {key}: {value}" for key, value in info.items()),
-        "",
-        "MariaDB, the server and the load generator (wrk) all ran on this machine and shared its cores.",
-        "",
-        "## Settings",
-        "",
-        *(f"- {key}: {value}" for key, value in settings.items()),
-        "",
+        *context_lines(
+            "##",
+            info,
+            "MariaDB, the server and the load generator (wrk) all ran on this machine and shared its cores.",
+            settings,
+        ),
         "## Results",
         "",
         "tokens/s counts the answers that were a 200 with a token, over the timed part of a run; p50 and p99",
@@ -698,13 +695,8 @@ def main(argv: list[str] | None = None) -> int:
     db = MariaDB(name=f"dockyard-bench-db-{secrets.token_hex(4)}", image=args.image)
     servers: list[Server] = []
     try:
-        runs, found = benchmark(args, workdir, db, servers)
-    except BenchError as exc:
-        log(f"failed: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+        with exit_status():
+            runs, found = benchmark(args, workdir, db, servers)
     finally:
         for server in servers:
             server.stop()

@@ -42,6 +42,7 @@ from _report import (
     before_section,
     checkout_state,
     command_output,
+    context_lines,
     cpu_table,
     load_average,
     log,
@@ -67,6 +68,7 @@ from _stack import (
     Registry,
     Stack,
     docker,
+    exit_status,
     image_config,
     image_versions,
     oci_manifest,
@@ -549,16 +551,12 @@ def report(data: dict, old: str, move_summary: bool) -> str:
         "",
         summary_table(metrics),
         "",
-        "## Machine",
-        "",
-        *(f"- {key}: {value}" for key, value in data["machine"].items()),
-        "",
-        "The clients (skopeo), the stack and the reference registry all ran on this machine and shared its cores.",
-        "",
-        "## Settings",
-        "",
-        *(f"- {key}: {value}" for key, value in data["settings"].items()),
-        "",
+        *context_lines(
+            "##",
+            data["machine"],
+            "The clients (skopeo), the stack and the reference registry all ran on this machine and shared its cores.",
+            data["settings"],
+        ),
         "## Results",
         "",
         "### Push and pull of one layer",
@@ -720,13 +718,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-transfer-"))
     reference = Reference(name=f"dockyard-bench-transfer-{secrets.token_hex(4)}", image=args.image)
     try:
-        data = benchmark(args, workdir, reference)
-    except BenchError as exc:
-        log(f"failed: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
+        with exit_status():
+            data = benchmark(args, workdir, reference)
     finally:
         stop_running()
         delete_leftovers()
