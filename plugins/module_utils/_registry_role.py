@@ -101,6 +101,9 @@ class RoleInputs:
     # the proxy, whose log has a line per request already, they cost the registry a quarter of its requests
     # per second (bench/results/auth-rate.md).
     request_log: bool = True
+    # "host": the container is in the host's network and listens on published_port of every host address.
+    network_mode: str = ""
+    published_port: int = 5000
 
     @classmethod
     def from_vars(cls, **variables) -> RoleInputs:
@@ -114,6 +117,8 @@ class RoleInputs:
             realm=str(inputs.realm),
             mount=str(inputs.mount).rstrip("/"),
             version=str(inputs.version),
+            network_mode=str(inputs.network_mode or ""),
+            published_port=int(inputs.published_port),
         )
 
 
@@ -129,7 +134,8 @@ def generated_config(inputs: RoleInputs, user_storage: dict | None = None) -> di
     if not any(driver in (user_storage or {}) for driver in DRIVER_NAMES):
         storage["filesystem"] = {"rootdirectory": DEFAULT_ROOTDIRECTORY}
     storage["delete"] = {"enabled": inputs.delete_enabled}
-    http: dict = {"addr": LISTEN, "headers": {"X-Content-Type-Options": ["nosniff"]}}
+    listen = f":{inputs.published_port}" if inputs.network_mode == "host" else LISTEN
+    http: dict = {"addr": listen, "headers": {"X-Content-Type-Options": ["nosniff"]}}
     if _given(inputs.socket_dir):
         http = {"net": "unix", "addr": f"{inputs.socket_dir.rstrip('/')}/{SOCKET_NAME}", "headers": http["headers"]}
     if _given(inputs.http_secret):

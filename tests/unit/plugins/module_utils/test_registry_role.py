@@ -511,3 +511,12 @@ def test_tls_key_problems_name_the_input_never_its_content(keys):
         with pytest.raises(rr.TlsInputError) as caught:
             rr.tls_key_matches(certificate, private)
         assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("network_mode", "published_port", "addr"),
+    [("", 5443, ":5000"), ("host", 5443, ":5443"), ("host", 5000, ":5000")],
+)
+def test_in_the_hosts_network_the_registry_listens_on_the_published_port(network_mode, published_port, addr):
+    config = rr.role_config({}, network_mode=network_mode, published_port=published_port)
+    assert config["http"]["addr"] == addr
