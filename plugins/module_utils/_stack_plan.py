@@ -23,6 +23,9 @@ AUTH_MODES = ("token", "htpasswd", "none")
 PROXY_MODES = ("container", "host")
 VERSIONS = ("2.8", "3")
 IMAGE_SOURCES = ("local", "upstream")
+# Where the registries keep their data: the filesystem of the one registry's
+# host, SeaweedFS deployed on storage_hosts, or an S3 service of the user's.
+STORAGE_MODES = ("filesystem", "seaweedfs", "s3")
 
 # A user name is a file stem in the secrets directory (<name>.password) and the
 # user part of an htpasswd line and of Basic credentials: no ':' or '/', no
@@ -58,6 +61,28 @@ DATABASE_PORT = 3306
 DATABASE_NAME = "dockyard"
 DATABASE_USER = "dockyard"
 TOKEN_SIGNER = "token-signer"  # noqa: S105 (the signer's file stem)
+# Shared storage: SeaweedFS's ports (the first storage host runs the master,
+# the filer and the S3 gateway; every storage host a volume server), and the
+# redis that several registries share as their blob descriptor cache (on the
+# proxy host, published for the registries with a password).
+SEAWEEDFS_MASTER_PORT = 9333
+SEAWEEDFS_FILER_PORT = 8888
+SEAWEEDFS_S3_PORT = 8333
+S3_REGION = "us-east-1"
+S3_BUCKET = "registry"
+REDIS_PORT = 6379
+# A pull-through mirror (the registry's proxy mode) on the hosts of
+# mirror_hosts, serving TLS with a certificate of the stack's CA on this port.
+MIRROR_PORT = 5443
+MIRROR_TTL = "168h"
+MIRROR_CONTAINER = "dockyard-mirror"
+# Docker's registry-mirrors apply to Docker Hub only, which docker calls docker.io.
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_HOSTS = ("registry-1.docker.io", "index.docker.io", "docker.io")
+DURATION_RE = re.compile(r"^[0-9]+(h|m|s)$")
+S3_ENDPOINT_RE = re.compile(
+    r"^(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:(?P<port>[0-9]{1,5}))?/?$"
+)
 
 # What the plan takes from files on the controller (materials): names, and the
 # file each comes from, relative to the secrets directory unless provided.
@@ -181,18 +206,115 @@ def _choice(choices: dict, key: str, allowed: tuple, errors: list[str]) -> str:
     return value
 
 
-def _check_groups(groups: dict, errors: list[str]) -> tuple[str, str]:
-    """The registry host and the proxy host ('' for none)."""
-    registry_hosts = list(groups.get("registry_hosts") or [])
-    proxy_hosts = list(groups.get("proxy_hosts") or [])
-    if len(registry_hosts) != 1:
+def _check_mirror(choices: dict, groups: dict, tls: str, version: str, errors: list[str]) -> dict:
+    """The pull-through mirror ({} for none): its hosts, its upstream and how long it keeps what it fetched."""
+    hosts = list(dict.fromkeys(groups.get("mirror_hosts") or []))
+    upstream = str(choices.get("mirror_upstream") or "").rstrip("/")
+    if not hosts and not upstream:
+        return {}
+    if not hosts:
         errors.append(
-            f"the inventory group registry_hosts must have exactly one host (it has {len(registry_hosts)}). Several "
-            "registries need shared storage, http.secret and cache, which this version does not set up"
+            f"stack_mirror_upstream is {upstream!r} but the inventory group mirror_hosts is empty: give it the host "
+            "(or hosts) that run the pull-through mirror, or empty stack_mirror_upstream"
         )
+    match = S3_ENDPOINT_RE.match(upstream)
+    if not match:
+        errors.append(
+            f"stack_mirror_upstream {upstream!r} is not http(s)://HOST[:PORT]: give the registry the mirror pulls "
+            "through, such as https://registry-1.docker.io"
+        )
+    if tls != "self_signed":
+        errors.append(
+            f"the pull-through mirror on {', '.join(hosts) or 'mirror_hosts'} serves TLS with a certificate of the "
+            f"stack's own CA, which stack_tls {tls} does not have: use stack_tls self_signed, or empty mirror_hosts"
+        )
+    ttl = str(choices.get("mirror_ttl") or MIRROR_TTL)
+    if not DURATION_RE.match(ttl):
+        errors.append(f"stack_mirror_ttl {ttl!r} is not a duration such as 168h, 30m or 3600s")
+    elif version == "2.8" and ttl != MIRROR_TTL:
+        errors.append(
+            f"stack_mirror_ttl {ttl!r}: registry 2.8 keeps what its mirror fetched for {MIRROR_TTL}, fixed (proxy.ttl "
+            f'came with 3.0): set stack_mirror_ttl {MIRROR_TTL}, or stack_registry_version "3"'
+        )
+    host = match.group("host") if match else ""
+    derived = (
+        DOCKER_HUB
+        if host in DOCKER_HUB_HOSTS
+        else host + (f":{match.group('port')}" if match and match.group("port") else "")
+    )
+    mirror_of = str(choices.get("mirror_of") or derived)
+    if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", mirror_of):
+        errors.append(f"stack_mirror_of {mirror_of!r} is not a registry name, host[:port] (docker.io for Docker Hub)")
+    return {
+        "hosts": hosts,
+        "upstream": upstream,
+        # The name clients know the upstream by: docker's registry-mirrors cover Docker Hub (docker.io) only,
+        # containerd any. An upstream that is itself a cache of Docker Hub is given as stack_mirror_of: docker.io.
+        "upstream_name": mirror_of,
+        "ttl": ttl if version == "3" else "",
+        "username": str(choices.get("mirror_username") or ""),
+    }
+
+
+def _check_groups(groups: dict, storage: str, errors: list[str]) -> tuple[list[str], str]:
+    """The registry hosts and the proxy host ('' for none)."""
+    registry_hosts = list(dict.fromkeys(groups.get("registry_hosts") or []))
+    proxy_hosts = list(groups.get("proxy_hosts") or [])
+    if not registry_hosts:
+        errors.append("the inventory group registry_hosts is empty: give it the host (or hosts) that run the registry")
     if len(proxy_hosts) > 1:
         errors.append(f"the inventory group proxy_hosts may have one host or none (it has {len(proxy_hosts)})")
-    return (registry_hosts[0] if registry_hosts else ""), (proxy_hosts[0] if proxy_hosts else "")
+    proxy_host = proxy_hosts[0] if proxy_hosts else ""
+    if len(registry_hosts) > 1:
+        several = f"registry_hosts has {len(registry_hosts)} hosts"
+        if storage == "filesystem":
+            errors.append(
+                f"{several}, but stack_storage is filesystem: each registry would see only its own disk. Give them "
+                "shared storage: stack_storage seaweedfs (SeaweedFS on the hosts of storage_hosts) or s3 (your own "
+                "S3 service, stack_s3_endpoint)"
+            )
+        if not proxy_host:
+            errors.append(f"{several} but proxy_hosts is empty: add the host whose nginx balances over them")
+        elif proxy_host in registry_hosts:
+            errors.append(
+                f"{several} and the proxy host {proxy_host} is one of them: with several registries this version "
+                "runs nginx on a host of its own. Remove it from registry_hosts, or give proxy_hosts another host"
+            )
+    return registry_hosts, proxy_host
+
+
+def _check_storage(choices: dict, groups: dict, storage: str, errors: list[str]) -> tuple[list[str], dict]:
+    """The SeaweedFS hosts and the S3 settings the registries get ({} on the filesystem)."""
+    storage_hosts = list(dict.fromkeys(groups.get("storage_hosts") or []))
+    if storage_hosts and storage != "seaweedfs":
+        errors.append(
+            f"the inventory group storage_hosts lists {', '.join(storage_hosts)} but stack_storage is {storage}: "
+            "set stack_storage: seaweedfs to run SeaweedFS there, or empty the group"
+        )
+    if storage == "seaweedfs":
+        if not storage_hosts:
+            errors.append(
+                "stack_storage is seaweedfs but the inventory group storage_hosts is empty: give it the hosts of "
+                "SeaweedFS (the first runs the master, the filer and the S3 gateway; each one a volume server)"
+            )
+            return [], {}
+        endpoint = f"http://{storage_hosts[0]}:{SEAWEEDFS_S3_PORT}"
+        return storage_hosts, {"endpoint": endpoint, "region": S3_REGION, "bucket": S3_BUCKET, "secure": False}
+    if storage != "s3":
+        return [], {}
+    endpoint = str(choices.get("s3_endpoint") or "")
+    match = S3_ENDPOINT_RE.match(endpoint)
+    if not match:
+        errors.append(
+            f"stack_s3_endpoint {endpoint!r} is not http(s)://HOST[:PORT]: give the address the registries reach "
+            "your S3 service at (stack_storage s3)"
+        )
+    bucket = str(choices.get("s3_bucket") or S3_BUCKET)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        errors.append(f"stack_s3_bucket {bucket!r} is not an S3 bucket name (3-63 of a-z, 0-9, '.' and '-')")
+    region = str(choices.get("s3_region") or S3_REGION)
+    secure = bool(match and match.group("scheme") == "https")
+    return [], {"endpoint": endpoint.rstrip("/"), "region": region, "bucket": bucket, "secure": secure}
 
 
 DATABASE_URL_RE = re.compile(
@@ -202,7 +324,7 @@ DATABASE_URL_RE = re.compile(
 
 def _check_token_groups(groups: dict, shape: dict, choices: dict, errors: list[str]) -> tuple[str, str]:
     """The token server's host and MariaDB's host ('' when stack_database_url names an existing one)."""
-    registry_host, proxy_host = shape["registry_host"], shape["proxy_host"]
+    proxy_host = shape["proxy_host"]
     auth_hosts = list(groups.get("auth_hosts") or [])
     database_hosts = list(groups.get("database_hosts") or [])
     database_url = str(choices.get("database_url") or "")
@@ -225,12 +347,6 @@ def _check_token_groups(groups: dict, shape: dict, choices: dict, errors: list[s
         errors.append(
             f"the token server's host {auth_host} (auth_hosts) is not the proxy host {proxy_host}: this version runs "
             "it beside nginx, which reaches it on that host only. Leave auth_hosts empty or give it the proxy host"
-        )
-    if registry_host and registry_host != auth_host:
-        errors.append(
-            f"stack_auth token with the registry on {registry_host} and the token server on {auth_host}: the "
-            "registry's notifications would cross the network in clear, which this version does not do. Put the "
-            "registry on the proxy host, or use stack_auth htpasswd"
         )
     if len(database_hosts) > 1:
         errors.append(f"the inventory group database_hosts may have one host or none (it has {len(database_hosts)})")
@@ -302,7 +418,11 @@ def decide(choices: dict, groups: dict) -> dict:
     if proxy_image_source not in IMAGE_SOURCES:
         errors.append(f"proxy_image_source {proxy_image_source!r} is not one of {', '.join(IMAGE_SOURCES)}")
 
-    registry_host, proxy_host = _check_groups(groups, errors)
+    storage = _choice(dict(choices, storage=choices.get("storage") or "filesystem"), "storage", STORAGE_MODES, errors)
+    registry_hosts, proxy_host = _check_groups(groups, storage, errors)
+    registry_host = registry_hosts[0] if registry_hosts else ""
+    storage_hosts, s3 = _check_storage(choices, groups, storage, errors)
+    mirror = _check_mirror(choices, groups, tls, version, errors)
     mode = "proxy" if proxy_host else "native"
 
     anonymous_pull = _anonymous_pull(choices.get("anonymous_pull"), auth)
@@ -347,12 +467,12 @@ def decide(choices: dict, groups: dict) -> dict:
         errors.append(f"stack_secrets_dir {secrets_dir!r} must be an absolute path on the controller")
     auth_host = database_host = ""
     if auth == "token" and tls in TLS_MODES:
-        shape = {"tls": tls, "registry_host": registry_host, "proxy_host": proxy_host}
+        shape = {"tls": tls, "proxy_host": proxy_host}
         auth_host, database_host = _check_token_groups(groups, shape, choices, errors)
     if errors:
         raise PlanError(errors)
 
-    separate_hop = mode == "proxy" and proxy_host != registry_host
+    separate_hop = mode == "proxy" and proxy_host not in registry_hosts
     address = name if port == 443 else f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
     return {
         "mode": mode,
@@ -363,7 +483,14 @@ def decide(choices: dict, groups: dict) -> dict:
         "nginx_group": NGINX_GROUPS["local" if proxy_mode == "host" else proxy_image_source],
         "registry_version": version,
         "registry_host": registry_host,
+        "registry_hosts": registry_hosts,
         "proxy_host": proxy_host,
+        "storage": storage,
+        "storage_hosts": storage_hosts,
+        "s3": s3,
+        # Several registries share redis as their blob descriptor cache, on the proxy host.
+        "redis_host": proxy_host if len(registry_hosts) > 1 else "",
+        "mirror": mirror,
         "separate_hop": separate_hop,
         "name": name,
         "port": port,
@@ -417,13 +544,14 @@ def pki_certificates(shape: dict) -> list[dict]:
         )
     if shape["separate_hop"]:
         # A registry on another host than the proxy serves TLS to the proxy alone,
-        # which proves itself with a client certificate.
+        # which proves itself with a client certificate. Several registries share
+        # one certificate naming them all; nginx checks the first name (hop_name).
         certificates.append(
             {
                 "name": "registry",
                 "usage": "server",
                 "common_name": shape["registry_host"],
-                "dns_names": [shape["registry_host"]],
+                "dns_names": list(shape["registry_hosts"]),
                 "ip_addresses": [],
             }
         )
@@ -433,6 +561,16 @@ def pki_certificates(shape: dict) -> list[dict]:
                 "usage": "client",
                 "common_name": f"{shape['proxy_host']} (proxy)",
                 "dns_names": [],
+                "ip_addresses": [],
+            }
+        )
+    if shape["mirror"]:
+        certificates.append(
+            {
+                "name": "mirror",
+                "usage": "server",
+                "common_name": shape["mirror"]["hosts"][0],
+                "dns_names": list(shape["mirror"]["hosts"]),
                 "ip_addresses": [],
             }
         )
@@ -476,6 +614,9 @@ def material_files(shape: dict) -> dict[str, str]:
             hop_client_cert=f"{pki}/proxy-client.crt",
             hop_client_key=f"{pki}/proxy-client.key",
         )
+    if shape["mirror"]:
+        files.update(mirror_cert=f"{pki}/mirror.crt", mirror_key=f"{pki}/mirror.key")
+        files.setdefault("ca", f"{pki}/ca.crt")
     if shape["auth"] == "token":
         files.update(
             signer_cert=f"{pki}/{TOKEN_SIGNER}.crt",
@@ -501,12 +642,64 @@ def secret_files(shape: dict) -> dict[str, str]:
         files["database_password"] = f"{directory}/database.password"
         if shape["database_host"]:
             files["database_root_password"] = f"{directory}/database-root.password"
+    if shape["storage"] in ("seaweedfs", "s3"):
+        files["s3_access_key"] = f"{directory}/s3-access-key"
+        files["s3_secret_key"] = f"{directory}/s3-secret-key"
+    if shape["redis_host"]:
+        files["redis_password"] = f"{directory}/redis.password"
+    if shape["mirror"] and shape["mirror"]["username"]:
+        files["mirror_password"] = f"{directory}/mirror-upstream.password"
     return files
 
 
 def given_secrets(shape: dict) -> list[str]:
-    """The secrets the operator must give (never generated): the password of an existing MariaDB's user."""
-    return ["database_password"] if shape["auth"] == "token" and shape["database_url"] else []
+    """The secrets the operator must give (never generated): those of services Dockyard does not run."""
+    given = ["database_password"] if shape["auth"] == "token" and shape["database_url"] else []
+    if shape["storage"] == "s3":
+        given += ["s3_access_key", "s3_secret_key"]
+    if shape["mirror"] and shape["mirror"]["username"]:
+        given.append("mirror_password")
+    return given
+
+
+def registry_storage(shape: dict, m: dict) -> dict:
+    """The registry_config sections of shared storage: the S3 driver, redis as the blob descriptor cache ({} for one
+    registry on its filesystem)."""
+    if not shape["s3"]:
+        return {}
+    s3 = shape["s3"]
+    config: dict = {
+        "storage": {
+            "s3": {
+                "accesskey": m["s3_access_key"],
+                "secretkey": m["s3_secret_key"],
+                "region": s3["region"],
+                "regionendpoint": s3["endpoint"],
+                "bucket": s3["bucket"],
+                "secure": s3["secure"],
+                "v4auth": True,
+                "rootdirectory": "/registry",
+            },
+            # Clients reach the registry, not the storage: the registry serves the blobs itself.
+            "redirect": {"disable": True},
+        },
+    }
+    if shape["registry_version"] == "3":
+        config["storage"]["s3"]["forcepathstyle"] = True
+    if shape["redis_host"]:
+        config["storage"]["cache"] = {"blobdescriptor": "redis"}
+        config["redis"] = {
+            "addr": f"{shape['redis_host']}:{REDIS_PORT}",
+            "password": m["redis_password"],
+            "db": 0,
+            "dialtimeout": "1s",
+            "readtimeout": "1s",
+            "writetimeout": "1s",
+        }
+        if shape["registry_version"] == "3":
+            config["redis"]["addrs"] = [config["redis"].pop("addr")]
+        config["replicas"] = len(shape["registry_hosts"])
+    return config
 
 
 def roles(shape: dict, materials: dict) -> dict:
@@ -531,6 +724,9 @@ def roles(shape: dict, materials: dict) -> dict:
         # network only (the registry's notifications reach the token server there).
         "socket_dir": SOCKET_DIR if behind_local_proxy else "",
         "socket_group": shape["nginx_group"] if behind_local_proxy else "",
+        # On a host of its own: in the host's network (no docker-proxy copying every byte; the host's resolver
+        # finds the proxy, the storage and redis by name), port 5000 on every address, TLS to the proxy alone.
+        "network_mode": "host" if hop else "",
         # nginx logs every request; the registry then logs warnings and errors.
         "request_log": not proxied,
         "publish": not behind_local_proxy,
@@ -559,9 +755,20 @@ def roles(shape: dict, materials: dict) -> dict:
             if token
             else {}
         ),
+        # Beside the token server: over the internal network; from another host: through the proxy
+        # (https://<name>/auth/events, open to the registry hosts only), trusting the clients' CA.
         "notifications": (
-            {"url": f"http://{AUTH_CONTAINER}:{AUTH_PORT}/events", "secret": m["events_secret"]} if token else {}
+            {
+                "url": f"https://{shape['address']}{AUTH_PREFIX}/events"
+                if hop
+                else f"http://{AUTH_CONTAINER}:{AUTH_PORT}/events",
+                "secret": m["events_secret"],
+            }
+            if token
+            else {}
         ),
+        "trusted_ca": m["ca"] if token and hop else "",
+        "config": registry_storage(shape, m),
     }
     proxy = {}
     if proxied:
@@ -577,7 +784,9 @@ def roles(shape: dict, materials: dict) -> dict:
             "mode": shape["proxy_mode"],
             # nginx in the host's network: clients reach it without docker's userland proxy.
             "network_mode": "host",
-            "upstreams": [f"{shape['registry_host']}:{REGISTRY_PORT}" if hop else f"unix:{SOCKET}"],
+            "upstreams": [f"{h}:{REGISTRY_PORT}" for h in shape["registry_hosts"]] if hop else [f"unix:{SOCKET}"],
+            # The name nginx checks in the registries' shared certificate.
+            "upstream_tls_name": shape["registry_host"] if hop else "",
             "networks": [],
             "upstream_tls": hop,
             "upstream_ca_cert": m["hop_ca"] if hop else "",
@@ -585,6 +794,8 @@ def roles(shape: dict, materials: dict) -> dict:
             "upstream_client_key": m["hop_client_key"] if hop else "",
             # The token server, published on the host's loopback.
             "token_upstream": f"127.0.0.1:{AUTH_PORT}" if token else "",
+            # The registries on other hosts post their notifications to /auth/events: from their addresses only.
+            "events_from": list(shape["registry_hosts"]) if token and hop else [],
         }
     login = users[0] if shape["auth"] in ("htpasswd", "token") else {"name": "", "password": ""}
     clients = {
@@ -606,9 +817,71 @@ def roles(shape: dict, materials: dict) -> dict:
             else []
         ),
     }
-    plan = {"registry": registry, "proxy": proxy, "clients": clients}
+    mirror = _mirror_role(shape, m)
+    if mirror:
+        clients["registries"] += [{"address": a, "ca_cert": m["ca"], "insecure": False} for a in mirror["addresses"]]
+    clients["mirrors"] = (
+        [{"url": f"https://{a}", "upstream": mirror["upstream_name"]} for a in mirror["addresses"]] if mirror else []
+    )
+    plan = {"registry": registry, "proxy": proxy, "clients": clients, "mirror": mirror}
     plan.update(_token_roles(shape, m, users))
+    plan.update(_shared_storage_roles(shape, m))
     return plan
+
+
+def _mirror_role(shape: dict, m: dict) -> dict:
+    """The pull-through mirror's inputs for the registry role ({} without one): proxy mode, TLS, read-only."""
+    mirror = shape["mirror"]
+    if not mirror:
+        return {}
+    proxy = {"remoteurl": mirror["upstream"]}
+    if mirror["ttl"]:
+        proxy["ttl"] = mirror["ttl"]
+    if mirror["username"]:
+        proxy.update(username=mirror["username"], password=m["mirror_password"])
+    return {
+        "hosts": mirror["hosts"],
+        "addresses": [f"{h}:{MIRROR_PORT}" for h in mirror["hosts"]],
+        "upstream_name": mirror["upstream_name"],
+        "container_name": MIRROR_CONTAINER,
+        "port": MIRROR_PORT,
+        "tls_certificate": m["mirror_cert"],
+        "tls_key": m["mirror_key"],
+        # A cache of what the upstream serves: anyone who reaches it may pull, nobody may push (the registry refuses
+        # writes in proxy mode); the upstream's credentials, if any, stay in the mirror.
+        "config": {"proxy": proxy},
+    }
+
+
+def _shared_storage_roles(shape: dict, m: dict) -> dict:
+    """SeaweedFS's and redis's inputs (empty when the stack runs neither)."""
+    seaweedfs = {}
+    if shape["storage"] == "seaweedfs" and shape["storage_hosts"]:
+        first = shape["storage_hosts"][0]
+        seaweedfs = {
+            # The first host runs every component; the others add volume servers.
+            "components": {
+                h: ["master", "volume", "filer", "s3"] if h == first else ["volume"] for h in shape["storage_hosts"]
+            },
+            "master": f"{first}:{SEAWEEDFS_MASTER_PORT}",
+            "filer": f"{first}:{SEAWEEDFS_FILER_PORT}",
+            # A copy of every file on another volume server when there is one: losing a volume host loses nothing.
+            "replication": "001" if len(shape["storage_hosts"]) > 1 else "000",
+            "access_key": m["s3_access_key"],
+            "secret_key": m["s3_secret_key"],
+            "buckets": [shape["s3"]["bucket"]],
+        }
+    redis = {}
+    if shape["redis_host"]:
+        redis = {
+            "host": shape["redis_host"],
+            "password": m["redis_password"],
+            "port": REDIS_PORT,
+            # Published for the registries on the other hosts; the password keeps everyone else out.
+            "publish": True,
+            "bind_address": "0.0.0.0",  # noqa: S104
+        }
+    return {"seaweedfs": seaweedfs, "redis": redis}
 
 
 def _public_namespace(shape: dict) -> str:
@@ -645,8 +918,9 @@ def _token_roles(shape: dict, m: dict, users: list[dict]) -> dict:
         "events_secret": m["events_secret"],
         "admin_name": admin["name"],
         "admin_password": admin["password"],
-        # The registry is on the token server's host (decide() refuses anything else), on its socket.
-        "registry_url": f"unix:{SOCKET}",
+        # The registry's socket when it is on this host; the catalog sync is off for registries on other hosts
+        # (their notifications keep the activity).
+        "registry_url": "" if shape["separate_hop"] else f"unix:{SOCKET}",
         "networks": [NETWORK],
         # MariaDB on this host: the directory of its socket, mounted at /run/mysqld ('' for one on another host,
         # reached from the default bridge).
@@ -702,6 +976,25 @@ def summary(shape: dict) -> list[str]:
         f"Registry: {shape['address']} ({'HTTPS' if tls else 'plain HTTP'}, {shape['mode']} mode)",
         f"CA for the clients: {ca}",
     ]
+    if len(shape["registry_hosts"]) > 1:
+        lines.append(
+            f"Registries: {', '.join(shape['registry_hosts'])}, balanced by nginx on {shape['proxy_host']}, "
+            f"sharing storage and redis on {shape['redis_host']}."
+        )
+    if shape["storage"] == "seaweedfs":
+        lines.append(
+            f"Storage: SeaweedFS on {', '.join(shape['storage_hosts'])} (S3 at {shape['s3']['endpoint']}, bucket "
+            f"{shape['s3']['bucket']}, keys in {shape['secrets_dir']}/s3-access-key and s3-secret-key)."
+        )
+    elif shape["storage"] == "s3":
+        lines.append(f"Storage: S3 at {shape['s3']['endpoint']}, bucket {shape['s3']['bucket']}.")
+    if shape["mirror"]:
+        lines.append(
+            f"Pull-through mirror of {shape['mirror']['upstream']}: "
+            + ", ".join(f"https://{h}:{MIRROR_PORT}" for h in shape["mirror"]["hosts"])
+            + " (in the clients' registry-mirrors"
+            + (")." if shape["mirror"]["upstream_name"] == DOCKER_HUB else "; containerd only for that upstream).")
+        )
     if shape["auth"] in ("htpasswd", "token"):
         first = shape["users"][0]
         where = "as you set it" if first["password"] else f"in {shape['secrets_dir']}/{first['name']}.password"
@@ -741,6 +1034,18 @@ def warnings(shape: dict) -> list[str]:
     return found
 
 
+def planned_groups(shape: dict) -> list[dict]:
+    """Which hosts run the parts the plan places ({host, group}): site.yml's plays for those parts run on the groups."""
+    placed = [
+        (shape["auth_host"], "dockyard_planned_auth"),
+        (shape["database_host"], "dockyard_planned_database"),
+        (shape["redis_host"], "dockyard_planned_cache"),
+    ]
+    placed += [(h, "dockyard_planned_storage") for h in shape["storage_hosts"]]
+    placed += [(h, "dockyard_planned_mirror") for h in (shape["mirror"] or {}).get("hosts", [])]
+    return [{"host": host, "group": group} for host, group in placed if host]
+
+
 def stack_plan(choices: dict, groups: dict, materials: dict | None = None) -> dict:
     """The whole plan: the shape, what to make on the controller, each role's inputs (filled from `materials`)."""
     shape = decide(choices, groups)
@@ -749,6 +1054,7 @@ def stack_plan(choices: dict, groups: dict, materials: dict | None = None) -> di
     plan["material_files"] = material_files(shape)
     plan["secret_files"] = secret_files(shape)
     plan["given_secrets"] = given_secrets(shape)
+    plan["planned_groups"] = planned_groups(shape)
     plan.update(roles(shape, materials or {}))
     plan["summary"] = summary(shape)
     plan["warnings"] = warnings(shape)

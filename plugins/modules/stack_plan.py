@@ -121,6 +121,54 @@ options:
       - With O(auth=token), an existing MariaDB 10.6+ as C(mysql+pymysql://USER@HOST[:PORT]/DATABASE); its password is
         read from C(<secrets_dir>/database.password). Unset deploys MariaDB on the database host.
     type: str
+  storage:
+    description:
+      - Where the registries keep their data. C(filesystem) (the default) is the registry host's own disk and allows
+        one registry. C(seaweedfs) deploys SeaweedFS on the hosts of the group C(storage_hosts) (the first runs the
+        master, the filer and the S3 gateway, every one a volume server; with two or more, each file has a copy on
+        another volume server) and gives the registries its S3 endpoint with generated keys. C(s3) uses an S3
+        service of yours at O(s3_endpoint), with the keys in C(<secrets_dir>/s3-access-key) and C(s3-secret-key).
+      - With several hosts in C(registry_hosts), one of the shared ones is required; they then also share a redis
+        on the proxy host (their blob descriptor cache) and the C(http.secret).
+    type: str
+    default: filesystem
+    choices: [filesystem, seaweedfs, s3]
+  s3_endpoint:
+    description: With O(storage=s3), the S3 endpoint the registries reach, C(http(s)://HOST[:PORT]).
+    type: str
+  s3_region:
+    description: With O(storage=s3), the region the requests are signed for.
+    type: str
+    default: us-east-1
+  s3_bucket:
+    description: The bucket of the registry's data (made by the seaweedfs role with O(storage=seaweedfs)).
+    type: str
+    default: registry
+  mirror_upstream:
+    description:
+      - A pull-through mirror of this registry, C(http(s)://HOST[:PORT]) (C(https://registry-1.docker.io) for Docker
+        Hub), run by the registry in proxy mode on the hosts of the group C(mirror_hosts), on port 5443 with a
+        certificate of the stack's CA (so O(tls=self_signed) only). Clients get it in docker's C(registry-mirrors)
+        when it mirrors Docker Hub (docker mirrors nothing else) and, with containerd trust, in containerd's
+        C(hosts.toml) for any upstream.
+    type: str
+  mirror_of:
+    description:
+      - The registry the mirror stands in for, as clients name it (C(docker.io) for Docker Hub, C(host[:port])).
+        Empty takes it from O(mirror_upstream); give C(docker.io) when the upstream is itself a cache of Docker Hub
+        (docker uses mirrors for Docker Hub only).
+    type: str
+  mirror_ttl:
+    description:
+      - How long the mirror keeps what it fetched (the registry's C(proxy.ttl), 3.x only). Registry 2.8 keeps it for
+        168h, fixed, and refuses any other value here.
+    type: str
+    default: 168h
+  mirror_username:
+    description:
+      - The mirror's user at the upstream, for private images or higher rate limits; its password goes in
+        C(<secrets_dir>/mirror-upstream.password). Empty pulls anonymously.
+    type: str
   secrets_dir:
     description: The controller directory of the PKI and the generated secrets.
     type: path
@@ -141,8 +189,8 @@ options:
     default: local
   groups:
     description:
-      - The inventory groups C(registry_hosts), C(proxy_hosts), C(docker_clients), C(auth_hosts) and C(database_hosts),
-        as lists of hosts.
+      - The inventory groups C(registry_hosts), C(proxy_hosts), C(docker_clients), C(auth_hosts), C(database_hosts),
+        C(storage_hosts) and C(mirror_hosts), as lists of hosts.
     type: dict
     required: true
   materials:
@@ -188,7 +236,9 @@ plan:
   description:
     - The plan. C(mode), C(tls), C(auth), C(name), C(port), C(address), C(separate_hop), C(registry_host),
       C(proxy_host) describe the stack. C(pki.certificates) is what registry_pki makes. C(registry), C(proxy) and
-      C(clients) hold the inputs of those roles (with O(materials=true), PEM texts and passwords included).
+      C(clients) hold the inputs of those roles, C(token_auth), C(database), C(access), C(seaweedfs), C(redis) and
+      C(mirror) those of the others ({} when the stack does not run them), with O(materials=true) PEM texts and
+      passwords included.
       C(summary) is what to tell the operator.
     - Holds keys and passwords with O(materials=true), so register it with C(no_log).
   returned: always
@@ -243,8 +293,31 @@ CHOICES = (
     "robots",
     "access_exclusive",
     "database_url",
+    "storage",
+    "s3_endpoint",
+    "s3_region",
+    "s3_bucket",
+    "mirror_upstream",
+    "mirror_of",
+    "mirror_ttl",
+    "mirror_username",
 )
-GROUPS = ("registry_hosts", "proxy_hosts", "docker_clients", "auth_hosts", "database_hosts")
+GROUPS = (
+    "registry_hosts",
+    "proxy_hosts",
+    "docker_clients",
+    "auth_hosts",
+    "database_hosts",
+    "storage_hosts",
+    "mirror_hosts",
+)
+# What the operator writes into a secret file that is never generated (a service Dockyard does not run).
+GIVEN = {
+    "database_password": "the password of the user in stack_database_url",
+    "s3_access_key": "the access key of your S3 service (stack_s3_endpoint)",
+    "s3_secret_key": "the secret key of your S3 service (stack_s3_endpoint)",
+    "mirror_password": "the password of stack_mirror_username at the mirror's upstream",
+}
 ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTHS = {"http_secret": 48}
 PASSWORD_LENGTH = 32
@@ -278,6 +351,14 @@ def module_spec() -> dict:
         "robots": {"type": "list", "elements": "dict", "default": []},
         "access_exclusive": {"type": "dict", "default": {}},
         "database_url": {"type": "str"},
+        "storage": {"type": "str", "default": "filesystem", "choices": list(sp.STORAGE_MODES)},
+        "s3_endpoint": {"type": "str"},
+        "s3_region": {"type": "str", "default": sp.S3_REGION},
+        "s3_bucket": {"type": "str", "default": sp.S3_BUCKET},
+        "mirror_upstream": {"type": "str"},
+        "mirror_of": {"type": "str"},
+        "mirror_ttl": {"type": "str", "default": sp.MIRROR_TTL},
+        "mirror_username": {"type": "str"},
         "secrets_dir": {"type": "path", "required": True},
         "registry_version": {"type": "str", "default": "2.8"},
         "registry_image_source": {"type": "str", "default": "local"},
@@ -361,8 +442,8 @@ class StackPlan:
         if given:
             self.fail(
                 [
-                    f"{path} is missing or empty: write the password of the user in stack_database_url into it "
-                    "(one line, mode 0600); it is never generated for a database Dockyard does not run"
+                    f"{path} is missing or empty: write {GIVEN.get(name, name)} into it (one line, mode 0600); it is "
+                    "never generated for a service Dockyard does not run"
                 ]
             )
         length = SECRET_LENGTHS.get(name, PASSWORD_LENGTH)

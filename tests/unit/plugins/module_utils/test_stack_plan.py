@@ -33,6 +33,12 @@ MATERIALS = {
     "database_ca": "DBCA",
     "database_cert": "DBCERT",
     "database_key": "DBKEY",
+    "s3_access_key": "S3KEY",
+    "s3_secret_key": "S3SECRET",
+    "redis_password": "REDISPW",
+    "mirror_cert": "MCERT",
+    "mirror_key": "MKEY",
+    "mirror_password": "UPW",
 }
 ALICE = [{"name": "alice", "password": "PW"}]
 SOCKET_DIR = "/var/lib/dockyard/registry-socket"
@@ -166,6 +172,10 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
     assert r["delete_enabled"] is True
     # The proxy's nginx workers (www-data) may connect to the socket.
     assert r["socket_group"] == ("33" if r["socket_dir"] else "")
+    # On a host of its own behind the proxy, the registry is in the host's network.
+    assert r["network_mode"] == ("host" if topology == "split" else "")
+    # One registry on its filesystem: nothing shared to configure, no redis, no SeaweedFS.
+    assert (r["config"], plan["redis"], plan["seaweedfs"]) == ({}, {}, {})
     # nginx's log has a line per request; without a proxy the registry's own log keeps them.
     assert r["request_log"] is (proxy is None)
 
@@ -204,7 +214,7 @@ def test_what_each_role_gets(topology, tls, auth, registry, proxy, clients):
 LOCAL_TOKEN = HOST_TOKEN = (["dockyard"], False, "127.0.0.1:5001", [], ["bridge"])
 TLS_NONE = r"stack_auth token with stack_tls none would send passwords and tokens in clear"
 NO_PROXY = r"stack_auth token needs a host in proxy_hosts"
-SPLIT_HOSTS = r"stack_auth token with the registry on reg1 and the token server on web1: the registry's notifications"
+SPLIT_TOKEN = ([], True, "127.0.0.1:5001", [], ["bridge"])
 # topology tls: (registry networks, registry published, the proxy's token upstream, networks the token server
 # trusts X-Forwarded-For from, networks whose gateway alone it trusts), or the refusal (a regular expression).
 TOKEN_TABLE = [
@@ -214,8 +224,8 @@ TOKEN_TABLE = [
     ("host", "self_signed", HOST_TOKEN, None),
     ("host", "provided", HOST_TOKEN, None),
     ("host", "none", None, TLS_NONE),
-    ("split", "self_signed", None, SPLIT_HOSTS),
-    ("split", "provided", None, SPLIT_HOSTS),
+    ("split", "self_signed", SPLIT_TOKEN, None),
+    ("split", "provided", SPLIT_TOKEN, None),
     ("split", "none", None, TLS_NONE),
     ("native", "self_signed", None, NO_PROXY),
     ("native", "provided", None, NO_PROXY),
@@ -250,12 +260,18 @@ def test_token_mode(topology, tls, expected, refusal):
         "rootcertbundle": "SIGNER",
         "jwks": "JWKS",
     }
-    assert r["notifications"] == {"url": "http://dockyard-auth:5001/events", "secret": "EVENTS"}
+    if topology == "split":
+        # From another host: through the proxy, trusting the clients' CA, and nginx lets only the registry post.
+        assert r["notifications"] == {"url": f"https://{NAME}/auth/events", "secret": "EVENTS"}
+        assert (r["trusted_ca"], p["events_from"], t["registry_url"]) == ("CA", ["reg1"], "")
+    else:
+        assert r["notifications"] == {"url": "http://dockyard-auth:5001/events", "secret": "EVENTS"}
+        assert (r["trusted_ca"], p["events_from"]) == ("", [])
+        assert t["registry_url"] == f"unix:{SOCKET_DIR}/registry.sock"
     assert (p["auth"], p["htpasswd_users"], p["tls_certificate"]) == ("token", [], "SRV")
     assert (t["service"], t["issuer"], t["realm"]) == (NAME, "dockyard-auth", f"https://{NAME}/auth/token")
     assert (t["signing_key"], t["signing_cert"], t["events_secret"]) == ("SIGNERKEY", "SIGNER", "EVENTS")
     assert (t["admin_name"], t["admin_password"]) == ("alice", "PW")
-    assert t["registry_url"] == f"unix:{SOCKET_DIR}/registry.sock"
     assert c["logins"] == [{"registry": NAME, "username": "alice", "password": "PW"}]
     assert c["check"]["token"] is True
     # Anonymous pull is on by default in token mode; the registry itself never allows anonymous access.
@@ -499,8 +515,7 @@ REFUSED = [
         {},
         r"stack_anonymous_pull with stack_auth htpasswd cannot work with the docker CLI.*Use stack_auth token",
     ),
-    ({}, {"registry_hosts": ["a", "b"]}, r"registry_hosts must have exactly one host \(it has 2\)"),
-    ({}, {"registry_hosts": []}, r"registry_hosts must have exactly one host \(it has 0\)"),
+    ({}, {"registry_hosts": []}, r"the inventory group registry_hosts is empty: give it the host"),
     ({}, {"proxy_hosts": ["p1", "p2"]}, r"proxy_hosts may have one host or none \(it has 2\)"),
     ({"registry_name": "bad_name!"}, {}, r"stack_registry_name 'bad_name!' is not a DNS name"),
     ({"registry_name": "*.example.test"}, {}, r"stack_registry_name '\*.example.test' is a wildcard"),
@@ -695,3 +710,218 @@ def test_the_socket_is_open_to_the_group_of_nginx_workers(topology, proxy_image_
     plan_choices = choices(proxy_mode=proxy_mode, proxy_image_source=proxy_image_source)
     plan = sp.stack_plan(plan_choices, groups, materials_for(plan_choices, groups))
     assert plan["registry"]["socket_group"] == group
+
+
+# ---------------------------------------------------------------- scale-out: several registries, shared storage
+
+SCALE = {"registry_hosts": ["reg1", "reg2"], "proxy_hosts": ["web1"], "storage_hosts": ["s3a", "s3b"]}
+ONE_S3 = {"registry_hosts": ["reg1", "reg2"], "proxy_hosts": ["web1"], "storage_hosts": ["s3a"]}
+OWN_S3 = {"storage": "s3", "s3_endpoint": "https://s3.example.test:9000/", "s3_bucket": "images"}
+ALL = ["master", "volume", "filer", "s3"]
+# groups, choices -> upstreams, SeaweedFS components by host ({} none), replication, S3 endpoint, secure, bucket,
+# redis host ('' none), the hop certificate's names, the secrets the operator gives
+SCALE_TABLE = [
+    (SCALE, {"storage": "seaweedfs"},
+     (["reg1:5000", "reg2:5000"], {"s3a": ALL, "s3b": ["volume"]}, "001", "http://s3a:8333", False, "registry",
+      "web1", ["reg1", "reg2"], [])),
+    (ONE_S3, {"storage": "seaweedfs"},
+     (["reg1:5000", "reg2:5000"], {"s3a": ALL}, "000", "http://s3a:8333", False, "registry",
+      "web1", ["reg1", "reg2"], [])),
+    (dict(SCALE, registry_hosts=["reg1"]), {"storage": "seaweedfs"},
+     (["reg1:5000"], {"s3a": ALL, "s3b": ["volume"]}, "001", "http://s3a:8333", False, "registry",
+      "", ["reg1"], [])),
+    (dict(SCALE, storage_hosts=[]), OWN_S3,
+     (["reg1:5000", "reg2:5000"], {}, None, "https://s3.example.test:9000", True, "images",
+      "web1", ["reg1", "reg2"], ["s3_access_key", "s3_secret_key"])),
+    ({"registry_hosts": ["web1"], "proxy_hosts": ["web1"]}, dict(OWN_S3, s3_endpoint="http://10.0.0.5:8333"),
+     ([f"unix:{SOCKET_DIR}/registry.sock"], {}, None, "http://10.0.0.5:8333", False, "images", "", None,
+      ["s3_access_key", "s3_secret_key"])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("groups", "changed", "expected"), SCALE_TABLE)
+def test_scale_out(groups, changed, expected):
+    plan_choices = choices(auth="htpasswd", **changed)
+    plan = sp.stack_plan(plan_choices, groups, materials_for(plan_choices, groups))
+    upstreams, components, replication, endpoint, secure, bucket, redis_host, hop_names, given = expected
+    r, p, w, rd = plan["registry"], plan["proxy"], plan["seaweedfs"], plan["redis"]
+    several = len(groups["registry_hosts"]) > 1
+    assert p["upstreams"] == upstreams
+    assert (w.get("components", {}), w.get("replication")) == (components, replication)
+    if w:
+        assert (w["master"], w["filer"], w["buckets"]) == ("s3a:9333", "s3a:8888", ["registry"])
+        assert (w["access_key"], w["secret_key"]) == ("S3KEY", "S3SECRET")
+    s3 = r["config"]["storage"]["s3"]
+    assert (s3["regionendpoint"], s3["secure"], s3["bucket"]) == (endpoint, secure, bucket)
+    assert (s3["accesskey"], s3["secretkey"], s3["region"], s3["v4auth"]) == ("S3KEY", "S3SECRET", "us-east-1", True)
+    assert "forcepathstyle" not in s3  # a 3.x option; 2.8 uses path style whenever regionendpoint is set
+    assert r["config"]["storage"]["redirect"] == {"disable": True}
+    assert r["http_secret"] == "SECRET"
+    if redis_host:
+        assert rd == {
+            "host": redis_host,
+            "password": "REDISPW",
+            "port": 6379,
+            "publish": True,
+            "bind_address": "0.0.0.0",
+        }
+        assert r["config"]["storage"]["cache"] == {"blobdescriptor": "redis"}
+        assert r["config"]["redis"]["addr"] == f"{redis_host}:6379"
+        assert r["config"]["redis"]["password"] == "REDISPW"
+        assert r["config"]["replicas"] == 2
+        assert plan["secret_files"]["redis_password"] == "/srv/secrets/redis.password"
+    else:
+        assert rd == {}
+        assert "redis" not in r["config"] and "cache" not in r["config"]["storage"]
+        assert "redis_password" not in plan["secret_files"]
+    hop = [c for c in plan["pki"]["certificates"] if c["name"] == "registry"]
+    if hop_names is None:
+        assert hop == [] and p["upstream_tls_name"] == ""
+    else:
+        assert hop[0]["dns_names"] == hop_names
+        # nginx checks one name, the first registry's, in the certificate they share.
+        assert p["upstream_tls_name"] == hop_names[0]
+    assert plan["given_secrets"] == given
+    assert {"s3_access_key", "s3_secret_key"} <= set(plan["secret_files"])
+    assert any("Storage:" in line for line in plan["summary"])
+    assert any("balanced by nginx" in line for line in plan["summary"]) is several
+
+
+def test_several_registries_with_tokens_post_their_notifications_through_the_proxy():
+    plan = token_plan(SCALE, tls="self_signed", storage="seaweedfs")
+    r, p, t = plan["registry"], plan["proxy"], plan["token_auth"]
+    assert r["notifications"] == {"url": f"https://{NAME}/auth/events", "secret": "EVENTS"}
+    assert r["trusted_ca"] == "CA"
+    assert p["events_from"] == ["reg1", "reg2"]
+    assert r["network_mode"] == "host"
+    # Every registry trusts the same signer; the token server has no registry socket to sync from.
+    assert (r["token"]["rootcertbundle"], t["registry_url"]) == ("SIGNER", "")
+
+
+def test_registry_3_on_shared_storage_uses_its_own_option_names():
+    plan_choices = choices(storage="seaweedfs", registry_version="3", registry_image_source="upstream")
+    plan = sp.stack_plan(plan_choices, SCALE, materials_for(plan_choices, SCALE))
+    config = plan["registry"]["config"]
+    assert config["storage"]["s3"]["forcepathstyle"] is True
+    assert config["redis"]["addrs"] == ["web1:6379"] and "addr" not in config["redis"]
+
+
+SCALE_REFUSED = [
+    # groups, choices changed, message (a regular expression)
+    (SCALE, {}, r"registry_hosts has 2 hosts, but stack_storage is filesystem: each registry would see only its own disk"),
+    (SCALE, {}, r"storage_hosts lists s3a, s3b but stack_storage is filesystem"),
+    (dict(SCALE, proxy_hosts=[]), {"storage": "seaweedfs"}, r"registry_hosts has 2 hosts but proxy_hosts is empty"),
+    (dict(SCALE, proxy_hosts=["reg2"]), {"storage": "seaweedfs"}, r"the proxy host reg2 is one of them"),
+    (dict(SCALE, storage_hosts=[]), {"storage": "seaweedfs"}, r"stack_storage is seaweedfs but the inventory group storage_hosts is empty"),
+    (dict(SCALE, storage_hosts=[]), {"storage": "s3", "s3_endpoint": "s3.example.test"}, r"stack_s3_endpoint 's3.example.test' is not http\(s\)://HOST\[:PORT\]"),
+    (dict(SCALE, storage_hosts=[]), {"storage": "s3", "s3_endpoint": "http://s3/path"}, r"stack_s3_endpoint 'http://s3/path' is not"),
+    (dict(SCALE, storage_hosts=[]), dict(OWN_S3, s3_bucket="Images_1"), r"stack_s3_bucket 'Images_1' is not an S3 bucket name"),
+    (SCALE, {"storage": "nfs"}, r"stack_storage 'nfs' is not one of filesystem, seaweedfs, s3"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("groups", "changed", "message"), SCALE_REFUSED)
+def test_scale_out_refused(groups, changed, message):
+    with pytest.raises(sp.PlanError) as refused:
+        sp.stack_plan(choices(**changed), groups)
+    assert any(__import__("re").search(message, error) for error in refused.value.errors), refused.value.errors
+
+
+def test_the_groups_site_yml_runs_the_placed_parts_on():
+    plan = token_plan(
+        dict(SCALE, mirror_hosts=["reg2"]),
+        tls="self_signed",
+        storage="seaweedfs",
+        mirror_upstream="https://registry-1.docker.io",
+    )
+    assert plan["planned_groups"] == [
+        {"host": "web1", "group": "dockyard_planned_auth"},
+        {"host": "web1", "group": "dockyard_planned_database"},
+        {"host": "web1", "group": "dockyard_planned_cache"},
+        {"host": "s3a", "group": "dockyard_planned_storage"},
+        {"host": "s3b", "group": "dockyard_planned_storage"},
+        {"host": "reg2", "group": "dockyard_planned_mirror"},
+    ]
+    assert sp.stack_plan(choices(), TOPOLOGIES["split"][0])["planned_groups"] == []
+
+
+# ---------------------------------------------------------------- the pull-through mirror
+
+# upstream, stack_mirror_of -> the name clients know it by, docker's registry-mirrors entries
+MIRROR_TABLE = [
+    ("https://registry-1.docker.io", None, "docker.io", ["https://m1:5443", "https://m2:5443"]),
+    ("https://index.docker.io/", None, "docker.io", ["https://m1:5443", "https://m2:5443"]),
+    ("https://quay.example.test", None, "quay.example.test", []),
+    ("http://upstream.test:5001", None, "upstream.test:5001", []),
+    ("https://hub-cache.example.test", "docker.io", "docker.io", ["https://m1:5443", "https://m2:5443"]),
+]
+
+
+@pytest.mark.parametrize(("upstream", "mirror_of", "name", "docker_mirrors"), MIRROR_TABLE)
+def test_the_mirror(upstream, mirror_of, name, docker_mirrors):
+    groups = dict(TOPOLOGIES["split"][0], mirror_hosts=["m1", "m2"])
+    plan_choices = choices(mirror_upstream=upstream, mirror_of=mirror_of)
+    materials = materials_for(plan_choices, groups)
+    plan = sp.stack_plan(plan_choices, groups, materials)
+    mirror, clients = plan["mirror"], plan["clients"]
+    assert (mirror["addresses"], mirror["container_name"], mirror["port"]) == (
+        ["m1:5443", "m2:5443"],
+        "dockyard-mirror",
+        5443,
+    )
+    assert (mirror["tls_certificate"], mirror["tls_key"], mirror["upstream_name"]) == ("MCERT", "MKEY", name)
+    # Registry 2.8 keeps what it fetched for 168 h, fixed: no proxy.ttl.
+    assert mirror["config"] == {"proxy": {"remoteurl": upstream.rstrip("/")}}
+    # The clients trust the mirrors with the stack's CA and get them as mirrors of that upstream.
+    assert clients["registries"][1:] == [
+        {"address": "m1:5443", "ca_cert": "CA", "insecure": False},
+        {"address": "m2:5443", "ca_cert": "CA", "insecure": False},
+    ]
+    assert clients["mirrors"] == [
+        {"url": "https://m1:5443", "upstream": name},
+        {"url": "https://m2:5443", "upstream": name},
+    ]
+    assert [u["url"] for u in clients["mirrors"] if u["upstream"] == "docker.io"] == docker_mirrors
+    mirror_cert = [c for c in plan["pki"]["certificates"] if c["name"] == "mirror"]
+    assert mirror_cert[0]["dns_names"] == ["m1", "m2"]
+    assert any("Pull-through mirror" in line for line in plan["summary"])
+
+
+def test_the_mirrors_upstream_credentials_are_given_not_generated():
+    groups = dict(TOPOLOGIES["local"][0], mirror_hosts=["web1"])
+    plan_choices = choices(
+        mirror_upstream="https://registry-1.docker.io",
+        mirror_username="bot",
+        mirror_ttl="24h",
+        registry_version="3",
+        registry_image_source="upstream",
+    )
+    materials = materials_for(plan_choices, groups)
+    plan = sp.stack_plan(plan_choices, groups, materials)
+    assert plan["mirror"]["config"]["proxy"] == {
+        "remoteurl": "https://registry-1.docker.io",
+        "ttl": "24h",
+        "username": "bot",
+        "password": "UPW",
+    }
+    assert plan["secret_files"]["mirror_password"] == "/srv/secrets/mirror-upstream.password"
+    assert plan["given_secrets"] == ["mirror_password"]
+    assert sp.stack_plan(choices(), TOPOLOGIES["local"][0])["mirror"] == {}
+
+
+MIRROR_REFUSED = [
+    ({"mirror_hosts": ["m1"]}, {}, r"stack_mirror_upstream '' is not http\(s\)://HOST\[:PORT\]"),
+    ({}, {"mirror_upstream": "https://registry-1.docker.io"}, r"the inventory group mirror_hosts is empty"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "registry-1.docker.io"}, r"stack_mirror_upstream 'registry-1.docker.io' is not"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_ttl": "7 days"}, r"stack_mirror_ttl '7 days' is not a duration"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "tls": "none"}, r"certificate of the stack's own CA, which stack_tls none does not have"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_of": "docker.io/library"}, r"stack_mirror_of 'docker.io/library' is not a registry name"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_ttl": "24h"}, r"stack_mirror_ttl '24h': registry 2.8 keeps what its mirror fetched for 168h, fixed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("groups_changed", "changed", "message"), MIRROR_REFUSED)
+def test_the_mirror_refused(groups_changed, changed, message):
+    with pytest.raises(sp.PlanError) as refused:
+        sp.stack_plan(choices(**changed), dict(TOPOLOGIES["split"][0], **groups_changed))
+    assert any(__import__("re").search(message, error) for error in refused.value.errors), refused.value.errors
