@@ -865,7 +865,8 @@ def _shared_storage_roles(shape: dict, m: dict) -> dict:
             },
             "master": f"{first}:{SEAWEEDFS_MASTER_PORT}",
             "filer": f"{first}:{SEAWEEDFS_FILER_PORT}",
-            # A copy of every file on another volume server when there is one: losing a volume host loses nothing.
+            # A copy of every file on another volume server when there is one: losing a volume host loses nothing
+            # and pulls go on (writes need two volume servers up).
             "replication": "001" if len(shape["storage_hosts"]) > 1 else "000",
             "access_key": m["s3_access_key"],
             "secret_key": m["s3_secret_key"],
