@@ -878,9 +878,11 @@ def _shared_storage_roles(shape: dict, m: dict) -> dict:
             "host": shape["redis_host"],
             "password": m["redis_password"],
             "port": REDIS_PORT,
-            # Published for the registries on the other hosts; the password keeps everyone else out.
+            # Published for the registries on the other hosts, which alone may reach the port (DOCKER-USER rules);
+            # the password besides.
             "publish": True,
             "bind_address": "0.0.0.0",  # noqa: S104
+            "allowed_sources": list(shape["registry_hosts"]),
         }
     return {"seaweedfs": seaweedfs, "redis": redis}
 

@@ -764,6 +764,8 @@ def test_scale_out(groups, changed, expected):
             "port": 6379,
             "publish": True,
             "bind_address": "0.0.0.0",
+            # The registries' hosts alone reach the published port.
+            "allowed_sources": ["reg1", "reg2"],
         }
         assert r["config"]["storage"]["cache"] == {"blobdescriptor": "redis"}
         assert r["config"]["redis"]["addr"] == f"{redis_host}:6379"
