@@ -815,7 +815,8 @@ SCALE_REFUSED = [
     (dict(SCALE, proxy_hosts=[]), {"storage": "seaweedfs"}, r"registry_hosts has 2 hosts but proxy_hosts is empty"),
     (dict(SCALE, proxy_hosts=["reg2"]), {"storage": "seaweedfs"}, r"the proxy host reg2 is one of them"),
     (dict(SCALE, storage_hosts=[]), {"storage": "seaweedfs"}, r"stack_storage is seaweedfs but the inventory group storage_hosts is empty"),
-    (dict(SCALE, storage_hosts=[]), {"storage": "s3", "s3_endpoint": "s3.example.test"}, r"stack_s3_endpoint 's3.example.test' is not http\(s\)://HOST\[:PORT\]"),
+    (dict(SCALE, storage_hosts=[]), {"storage": "s3", "s3_endpoint": "s3.example.test"},
+     r"stack_s3_endpoint 's3.example.test' is not http\(s\)://HOST\[:PORT\]"),
     (dict(SCALE, storage_hosts=[]), {"storage": "s3", "s3_endpoint": "http://s3/path"}, r"stack_s3_endpoint 'http://s3/path' is not"),
     (dict(SCALE, storage_hosts=[]), dict(OWN_S3, s3_bucket="Images_1"), r"stack_s3_bucket 'Images_1' is not an S3 bucket name"),
     (SCALE, {"storage": "nfs"}, r"stack_storage 'nfs' is not one of filesystem, seaweedfs, s3"),
@@ -916,9 +917,12 @@ MIRROR_REFUSED = [
     ({}, {"mirror_upstream": "https://registry-1.docker.io"}, r"the inventory group mirror_hosts is empty"),
     ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "registry-1.docker.io"}, r"stack_mirror_upstream 'registry-1.docker.io' is not"),
     ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_ttl": "7 days"}, r"stack_mirror_ttl '7 days' is not a duration"),
-    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "tls": "none"}, r"certificate of the stack's own CA, which stack_tls none does not have"),
-    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_of": "docker.io/library"}, r"stack_mirror_of 'docker.io/library' is not a registry name"),
-    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_ttl": "24h"}, r"stack_mirror_ttl '24h': registry 2.8 keeps what its mirror fetched for 168h, fixed"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "tls": "none"},
+     r"certificate of the stack's own CA, which stack_tls none does not have"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_of": "docker.io/library"},
+     r"stack_mirror_of 'docker.io/library' is not a registry name"),
+    ({"mirror_hosts": ["m1"]}, {"mirror_upstream": "https://hub.test", "mirror_ttl": "24h"},
+     r"stack_mirror_ttl '24h': registry 2.8 keeps what its mirror fetched for 168h, fixed"),
 ]  # fmt: skip
 
 
